@@ -1,0 +1,46 @@
+"""ClassMood landing page: what the tool does, what it does not, and where to go next."""
+
+from pathlib import Path
+
+import streamlit as st
+
+ROOT = Path(__file__).resolve().parent
+MODEL_CARD = ROOT / "models" / "model_card.md"
+
+st.set_page_config(page_title="ClassMood", page_icon="🙂", layout="wide")
+
+st.title("ClassMood")
+st.subheader("How does the class feel right now?")
+st.write(
+    "During an online lecture, students join a room with their webcam. A server-side pipeline finds "
+    "each face and estimates its facial expression (angry, disgust, fear, happy, sad, surprise, "
+    "neutral) with our own small neural network; the teacher sees the class mood as live charts."
+)
+
+left, right = st.columns(2)
+with left:
+    st.markdown("#### What it does")
+    st.markdown(
+        "- Shows the teacher the **mix of expressions** over the students present, live and over time.\n"
+        "- Keeps **only numbers**: no video frame or face image is ever stored.\n"
+        "- Starts a student's camera **only after consent**, and the student can leave at any time."
+    )
+with right:
+    st.markdown("#### What it does not do")
+    st.markdown(
+        "- It does **not** measure learning, attention, understanding or engagement: a facial "
+        "expression is not any of these, and people show feelings differently.\n"
+        "- It is **not** a grading or surveillance tool; do not use it to judge individual students.\n"
+        "- It is wrong often: about 3 faces in 10 get the wrong label on the FER-2013 benchmark."
+    )
+
+st.warning(
+    "**Legal limits.** The EU AI Act (Regulation 2024/1689, Art. 5(1)(f)) has prohibited AI systems "
+    "that infer emotions of natural persons in education institutions in the EU since "
+    "2 February 2025. Do not use ClassMood for teaching in the EU, and check the law where you teach.",
+    icon="⚖️",
+)
+
+if MODEL_CARD.exists():
+    with st.expander("About the emotion model (model card)"):
+        st.markdown(MODEL_CARD.read_text(encoding="utf-8"))

@@ -1,0 +1,86 @@
+"""Shared fixtures: a small FER-2013 in all three layouts, and a tiny untrained model file."""
+
+from __future__ import annotations
+
+import io
+import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from fer.data import EMOTIONS, SPLITS, default_dataset_path, load_fer2013
+
+ROOT = Path(__file__).resolve().parent.parent
+FOLDER = {"Training": "train", "PublicTest": "test", "PrivateTest": "test"}
+# The folder-layout zip names folders alphabetically, not in label order.
+PER_SPLIT = {"Training": 6, "PublicTest": 2, "PrivateTest": 2}
+
+
+def _fixture_faces() -> dict[str, list[tuple[int, bytes]]]:
+    """A few JPEG faces per class and split: real FER-2013 files when the data set is here,
+    smooth synthetic faces (JPEG-encoded the same way) otherwise."""
+    import cv2
+
+    dataset = default_dataset_path()
+    faces: dict[str, list[tuple[int, bytes]]] = {s: [] for s in SPLITS}
+    if dataset and dataset.suffix == ".zip":
+        with zipfile.ZipFile(dataset) as archive:
+            names = sorted(n for n in archive.namelist() if n.endswith(".jpg"))
+            for split in SPLITS:
+                for label, emotion in enumerate(EMOTIONS):
+                    picked = [n for n in names if f"/{emotion}/{split}_" in n][: PER_SPLIT[split]]
+                    faces[split] += [(label, archive.read(n)) for n in picked]
+        return faces
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:48, 0:48]
+    for split in SPLITS:
+        for label in range(len(EMOTIONS)):
+            for _ in range(PER_SPLIT[split]):
+                cx, cy, r = rng.uniform(16, 32), rng.uniform(16, 32), rng.uniform(8, 20)
+                image = np.clip(255 * np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * r * r)) + label * 10, 0, 255)
+                faces[split].append((label, cv2.imencode(".jpg", image.astype(np.uint8))[1].tobytes()))
+    return faces
+
+
+@pytest.fixture(scope="session")
+def fer_fixture(tmp_path_factory) -> dict[str, Path]:
+    """The same small data set as a folder-layout zip, an unpacked tree and ``fer2013.csv``."""
+    import cv2
+
+    root = tmp_path_factory.mktemp("fer_fixture")
+    faces = _fixture_faces()
+    zip_path, tree, csv_path = root / "fer2013.zip", root / "tree", root / "fer2013.csv"
+    rows = ["emotion,pixels,Usage"]
+    with zipfile.ZipFile(zip_path, "w") as archive:
+        for split, items in faces.items():
+            for i, (label, data) in enumerate(items):
+                rel = f"{FOLDER[split]}/{EMOTIONS[label]}/{split}_{i:05d}.jpg"
+                archive.writestr(rel, data)
+                (tree / rel).parent.mkdir(parents=True, exist_ok=True)
+                (tree / rel).write_bytes(data)
+                pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE)
+                rows.append(f"{label},{' '.join(map(str, pixels.reshape(-1)))},{split}")
+    csv_path.write_text("\n".join(rows) + "\n")
+    return {"zip": zip_path, "tree": tree, "csv": csv_path}
+
+
+@pytest.fixture(scope="session")
+def tiny_model_path(tmp_path_factory) -> Path:
+    """An untrained model of the shipped architecture, saved under the contract."""
+    from fer.model import build_model
+
+    path = tmp_path_factory.mktemp("model") / "tiny.keras"
+    build_model().save(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def dataset_path() -> Path:
+    path = default_dataset_path()
+    if path is None:
+        pytest.skip("FER-2013 not found (set FER2013_PATH or place it at ../shared/datasets/fer2013.zip)")
+    return path
