@@ -173,8 +173,55 @@ def _load_csv(path: Path) -> dict[str, FerSplit]:
     return splits
 
 
+PACK_SPLITS = {"train": "Training", "publictest": "PublicTest", "privatetest": "PrivateTest"}
+
+
+def _load_pack(path: Path) -> dict[str, FerSplit]:
+    """The compact ``.npz`` pack carried to the lent GPU machine (see ../shared/notes/gpu-training.md).
+
+    Every FER-2013 JPEG starts with the same header, stored once; each image is that header plus
+    its own bytes. A pack may omit splits (the shared one holds Training and PublicTest only).
+    """
+    try:
+        pack = np.load(path)
+        header = pack["jpeg_header"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise DatasetError(f"{path}: not a FER-2013 pack (.npz with jpeg_header, <split>_bytes, "
+                           f"<split>_offsets, <split>_y): {exc}") from None
+    splits = {s: FerSplit(s, np.empty((0, IMAGE_SIZE, IMAGE_SIZE), np.uint8), np.empty(0, np.int64)) for s in SPLITS}
+    for key, split in PACK_SPLITS.items():
+        if f"{key}_bytes" not in pack:
+            continue
+        blob, offsets, labels = pack[f"{key}_bytes"], pack[f"{key}_offsets"], pack[f"{key}_y"].astype(np.int64)
+        images = np.empty((len(labels), IMAGE_SIZE, IMAGE_SIZE), np.uint8)
+        for i in range(len(labels)):
+            data = np.concatenate([header, blob[offsets[i] : offsets[i + 1]]]).tobytes()
+            images[i] = _decode_gray(data, f"{path}:{key}[{i}]")
+        order = np.argsort(labels, kind="stable")
+        splits[split] = FerSplit(split, images[order], labels[order])
+    return splits
+
+
+def write_pack(splits: dict[str, FerSplit], path: str | os.PathLike, quality: int = 95) -> None:
+    """Write splits as a compact pack (JPEG-encoded, shared header stored once)."""
+    import cv2
+
+    encoded = {key: [cv2.imencode(".jpg", im, [cv2.IMWRITE_JPEG_QUALITY, quality])[1].tobytes()
+                     for im in splits[split].images]
+               for key, split in PACK_SPLITS.items() if split in splits and len(splits[split])}
+    everything = [b for blobs in encoded.values() for b in blobs]
+    header = os.path.commonprefix(everything)[: min(map(len, everything)) - 1] if everything else b""
+    arrays = {"jpeg_header": np.frombuffer(header, np.uint8)}
+    for key, blobs in encoded.items():
+        rest = [b[len(header):] for b in blobs]
+        arrays[f"{key}_bytes"] = np.frombuffer(b"".join(rest), np.uint8)
+        arrays[f"{key}_offsets"] = np.concatenate([[0], np.cumsum([len(r) for r in rest])]).astype(np.int64)
+        arrays[f"{key}_y"] = splits[PACK_SPLITS[key]].labels.astype(np.int8)
+    np.savez(path, **arrays)
+
+
 def load_fer2013(path: str | os.PathLike) -> dict[str, FerSplit]:
-    """Load every split of FER-2013 from a folder-layout zip, its unpacked tree, or the CSV.
+    """Load every split of FER-2013 from a folder-layout zip, its unpacked tree, the CSV or a pack.
 
     Returns ``{"Training": FerSplit, "PublicTest": FerSplit, "PrivateTest": FerSplit}``, each
     ordered by label, then by file name (zip, folder) or row (CSV), so every source of the same
@@ -188,13 +235,15 @@ def load_fer2013(path: str | os.PathLike) -> dict[str, FerSplit]:
         )
     if path.is_dir():
         return _load_tree(path)
+    if path.suffix.lower() == ".npz":  # an .npz is a zip inside: test the name first
+        return _load_pack(path)
     with open(path, "rb") as handle:
         magic = handle.read(4)
     if magic.startswith(b"PK"):
         return _load_zip(path)
     if path.suffix.lower() == ".csv":
         return _load_csv(path)
-    raise DatasetError(f"{path}: expected a .zip of the folder layout, a folder, or fer2013.csv")
+    raise DatasetError(f"{path}: expected a .zip of the folder layout, a folder, fer2013.csv or a .npz pack")
 
 
 def load_split(path: str | os.PathLike, split: str) -> FerSplit:

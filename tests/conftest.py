@@ -84,3 +84,31 @@ def dataset_path() -> Path:
     if path is None:
         pytest.skip("FER-2013 not found (set FER2013_PATH or place it at ../shared/datasets/fer2013.zip)")
     return path
+
+
+# --- Frame pipeline fixtures: real photos and real faces placed at known ("golden") boxes.
+
+
+@pytest.fixture(scope="session")
+def fer_split(dataset_path):
+    """FER-2013's PrivateTest faces, the ones placed into test frames."""
+    from fer.scenes import fer_faces
+
+    return fer_faces("PrivateTest")
+
+
+@pytest.fixture(scope="session")
+def astronaut():
+    """The astronaut photo (BGR, 512x512) and its hand-drawn face box."""
+    from fer.scenes import ASTRONAUT_FACE, photo
+
+    frame, _ = photo("astronaut")
+    return frame, ASTRONAUT_FACE
+
+
+@pytest.fixture(scope="session")
+def classroom(fer_split):
+    """640x480 photo with 6 real faces placed at known boxes."""
+    from fer.scenes import compose
+
+    return compose(fer_split.images, fer_split.labels, 6, np.random.default_rng(7), face_px=(80, 110))

@@ -3,7 +3,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from fer.data import EMOTIONS, SPLITS, DatasetError, load_fer2013, load_split, write_csv
+from fer.data import EMOTIONS, SPLITS, DatasetError, load_fer2013, load_split, write_csv, write_pack
 
 
 def test_zip_tree_and_csv_give_identical_arrays(fer_fixture):
@@ -32,6 +32,27 @@ def test_write_csv_round_trips(fer_fixture, tmp_path):
     again = load_fer2013(tmp_path / "copy.csv")
     for split in SPLITS:
         np.testing.assert_array_equal(splits[split].images, again[split].images)
+
+
+def test_pack_round_trips_close_to_the_source(fer_fixture, tmp_path):
+    splits = load_fer2013(fer_fixture["zip"])
+    write_pack(splits, tmp_path / "pack.npz", quality=100)
+    again = load_fer2013(tmp_path / "pack.npz")
+    for split in SPLITS:
+        np.testing.assert_array_equal(splits[split].labels, again[split].labels)
+        # JPEG re-encoding at quality 100 moves pixels by a few levels at most.
+        assert np.abs(splits[split].images.astype(int) - again[split].images).mean() < 2
+
+
+def test_the_shared_gpu_pack_decodes_to_the_zip_images(dataset_path):
+    pack = dataset_path.parent / "fer2013_gpu_pack.npz"
+    if not pack.exists():
+        pytest.skip(f"{pack} not present")
+    from_pack, from_zip = load_fer2013(pack), load_fer2013(dataset_path)
+    for split in ("Training", "PublicTest"):
+        np.testing.assert_array_equal(np.sort(from_pack[split].labels), np.sort(from_zip[split].labels))
+        assert np.array_equal(np.sort(from_pack[split].images.reshape(len(from_pack[split]), -1).sum(1)),
+                              np.sort(from_zip[split].images.reshape(len(from_zip[split]), -1).sum(1).astype(np.uint64)))
 
 
 def test_missing_path_names_the_path(tmp_path):
@@ -90,7 +111,7 @@ def test_csv_missing_a_column_says_which(tmp_path):
 def test_other_file_types_are_refused_with_the_accepted_forms(tmp_path):
     path = tmp_path / "faces.txt"
     path.write_text("hello")
-    with pytest.raises(DatasetError, match="expected a .zip of the folder layout, a folder, or fer2013.csv"):
+    with pytest.raises(DatasetError, match="expected a .zip of the folder layout, a folder, fer2013.csv or a .npz pack"):
         load_fer2013(path)
 
 
