@@ -19,7 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
+from fer.classify import DEFAULT_MODEL_PATH, LoadedModel, load_model
 from fer.data import EMOTIONS, NUM_CLASSES, SPLITS, DatasetError, default_dataset_path, load_split
+from fer.errors import ModelLoadError
 from fer.metrics import (
     accuracy,
     confusion_matrix,
@@ -29,13 +31,6 @@ from fer.metrics import (
     reliability_bins,
     top_k_accuracy,
 )
-
-DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "emotion_cnn.keras"
-
-
-class ModelFileError(RuntimeError):
-    """The model file is missing or is not a loadable Keras model."""
-
 
 @dataclass
 class EvaluationReport:
@@ -53,50 +48,32 @@ class EvaluationReport:
     throughput_batch: int
 
 
-def load_model(path: str | os.PathLike):
-    """Load a model file under the contract; a clear :class:`ModelFileError` otherwise."""
-    path = Path(path)
-    if not path.is_file():
-        raise ModelFileError(f"{path}: model file not found")
-    import keras
+def predict(model: LoadedModel, images: np.ndarray, batch_size: int = 512, tta_flip: bool = False,
+            progress: bool = False) -> np.ndarray:
+    """Probabilities for uint8 ``(N,48,48)`` faces; with ``tta_flip`` averaged with the mirror image.
 
-    try:
-        model = keras.models.load_model(path, compile=False)
-    except Exception as exc:  # Keras raises many types for a damaged file
-        raise ModelFileError(f"{path}: not a loadable Keras model ({type(exc).__name__}: {exc})") from None
-    if tuple(model.input_shape[1:]) != (48, 48, 1) or tuple(model.output_shape[1:]) != (NUM_CLASSES,):
-        raise ModelFileError(
-            f"{path}: expected input (N,48,48,1) and output (N,{NUM_CLASSES}); "
-            f"got {model.input_shape} -> {model.output_shape}"
-        )
-    return model
-
-
-def predict(model, images: np.ndarray, batch_size: int = 512, tta_flip: bool = False, progress: bool = False) -> np.ndarray:
-    """Probabilities for uint8 ``(N,48,48)`` faces; with ``tta_flip`` averaged with the mirror image."""
+    Goes through the same compiled function the app serves with, so the figures are the app's.
+    """
     from tqdm import tqdm
 
     out = np.empty((len(images), NUM_CLASSES), np.float32)
     starts = range(0, len(images), batch_size)
     for start in tqdm(starts, desc="evaluating", unit="batch", disable=not progress):
         batch = images[start : start + batch_size, :, :, None].astype(np.float32)
-        probs = np.asarray(model(batch, training=False))
+        probs = np.asarray(model.predict(batch))
         if tta_flip:
-            probs = (probs + np.asarray(model(batch[:, :, ::-1], training=False))) / 2
+            probs = (probs + np.asarray(model.predict(np.ascontiguousarray(batch[:, :, ::-1])))) / 2
         out[start : start + batch_size] = probs
     return out
 
 
-def measure_throughput(model, images: np.ndarray, batch_size: int = 64, seconds: float = 3.0) -> float:
-    """Faces per second through a compiled, fixed-shape inference function, batched."""
-    import tensorflow as tf
-
+def measure_throughput(model: LoadedModel, images: np.ndarray, batch_size: int = 64, seconds: float = 3.0) -> float:
+    """Faces per second through the serving path's compiled function, in batches."""
     batch = np.resize(images, (batch_size, 48, 48))[..., None].astype(np.float32)
-    infer = tf.function(lambda x: model(x, training=False), input_signature=[tf.TensorSpec((batch_size, 48, 48, 1), tf.float32)])
-    infer(batch)  # trace and warm up
+    np.asarray(model.predict(batch))  # warm up
     done, started = 0, time.perf_counter()
     while time.perf_counter() - started < seconds:
-        infer(batch).numpy()
+        np.asarray(model.predict(batch))
         done += batch_size
     return done / (time.perf_counter() - started)
 
@@ -197,7 +174,7 @@ def write_report(report: EvaluationReport, probs: np.ndarray, labels: np.ndarray
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     parser = argparse.ArgumentParser(prog="python -m fer.evaluate", description=__doc__.split("\n")[0])
-    parser.add_argument("--model", default=str(DEFAULT_MODEL))
+    parser.add_argument("--model", default=str(DEFAULT_MODEL_PATH))
     parser.add_argument("--data", default="", help="FER-2013 zip, folder or CSV (default: $FER2013_PATH or ../shared/datasets/fer2013.zip)")
     parser.add_argument("--split", default="PrivateTest", choices=SPLITS)
     parser.add_argument("--tta", action="store_true", help="average with the horizontally flipped face")
@@ -211,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         split = load_split(data, args.split)
         report, probs = evaluate(args.model, split.images, split.labels, args.split, args.tta, progress=True,
                                  throughput_batch=args.throughput_batch)
-    except (DatasetError, ModelFileError) as exc:
+    except (DatasetError, ModelLoadError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     out = Path(args.out or f"reports/{args.split.lower()}{'_tta' if args.tta else ''}")

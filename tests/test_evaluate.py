@@ -5,7 +5,9 @@ import pytest
 
 from fer import evaluate as evaluate_module
 from fer.data import EMOTIONS, load_fer2013
-from fer.evaluate import ModelFileError, evaluate, format_table, load_model
+from fer.classify import load_model
+from fer.errors import ModelLoadError
+from fer.evaluate import evaluate, format_table
 
 
 def test_report_figures_agree_with_the_metric_functions(tiny_model_path, fer_fixture):
@@ -42,11 +44,11 @@ def test_cli_writes_json_and_plots(tiny_model_path, fer_fixture, tmp_path, capsy
 def test_missing_model_file_is_a_clear_error(tmp_path, fer_fixture, capsys):
     code = evaluate_module.main(["--model", str(tmp_path / "none.keras"), "--data", str(fer_fixture["csv"])])
     assert code == 2
-    assert "none.keras: model file not found" in capsys.readouterr().err
+    assert "none.keras: no such model file" in capsys.readouterr().err
 
 
 def test_corrupt_model_file_is_a_clear_error(tmp_path):
     path = tmp_path / "corrupt.keras"
     path.write_bytes(b"\x00" * 100)
-    with pytest.raises(ModelFileError, match="corrupt.keras: not a loadable Keras model"):
+    with pytest.raises(ModelLoadError, match="corrupt.keras: not a readable Keras model"):
         load_model(path)

@@ -1,0 +1,216 @@
+"""Command line: ``python -m fer analyze PATH`` for an image or a video file.
+
+An image gives an annotated copy (``<name>.annotated.png``) and ``<name>.faces.json``; a
+video gives ``<name>.faces.csv`` (one row per face per analysed frame), a timeline PNG of
+the emotion mix, and with ``--annotated-video`` an annotated MP4. Every failure the user can
+cause (missing or unreadable file, odd image, broken model) ends with one line on stderr
+naming the file and the problem, and exit code 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from fer.data import EMOTIONS
+from fer.errors import FerError, InputError
+
+EXIT_OK, EXIT_ERROR = 0, 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    from fer.classify import DEFAULT_MODEL_PATH
+    from fer.detect import DEFAULT_DETECTOR, DETECTORS
+
+    parser = argparse.ArgumentParser(prog="python -m fer", description="ClassMood facial emotion analysis")
+    commands = parser.add_subparsers(dest="command", required=True)
+    analyze = commands.add_parser("analyze", help="analyse an image or a video file")
+    analyze.add_argument("path", type=Path, help="image (png, jpg, ...) or video (mp4, webm, ...)")
+    analyze.add_argument("--out", type=Path, default=Path("fer_output"), help="output folder (default: ./fer_output)")
+    analyze.add_argument("--model", type=Path, default=DEFAULT_MODEL_PATH, help=f"Keras emotion model (default: {DEFAULT_MODEL_PATH})")
+    analyze.add_argument("--detector", choices=sorted(DETECTORS), default=DEFAULT_DETECTOR, help=f"face detector (default: {DEFAULT_DETECTOR})")
+    rate = analyze.add_mutually_exclusive_group()
+    rate.add_argument("--every", type=int, default=1, metavar="N", help="video: analyse every N-th frame (default 1)")
+    rate.add_argument("--fps", type=float, default=None, help="video: analyse at most this many frames per second")
+    analyze.add_argument("--annotated-video", action="store_true", help="video: also write an annotated MP4")
+    analyze.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def _check_file(path: Path) -> None:
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder, not an image or video file")
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: file is empty (0 bytes)")
+
+
+def _is_image(path: Path) -> bool:
+    import cv2
+
+    try:
+        return bool(cv2.haveImageReader(str(path)))
+    except cv2.error:
+        return False
+
+
+def _prefixed(path: Path, exc: Exception) -> str:
+    message = str(exc)
+    return message if message.startswith(str(path)) else f"{path}: {message}"
+
+
+def analyze_image(path: Path, analyzer, out_dir: Path) -> list[Path]:
+    import cv2
+
+    from fer.annotate import annotate
+    from fer.frames import prepare_frame
+    from fer.records import Face
+
+    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise InputError(f"{path}: not a readable image (corrupt or unsupported format)")
+    try:
+        result = analyzer.analyze(image, timestamp=0.0)
+        shown = prepare_frame(image)  # annotated copy at most 4096 px, like the analysis
+    except InputError as exc:
+        raise InputError(_prefixed(path, exc)) from None
+    s = shown.scale
+    drawn = [Face(tuple(int(round(v * s)) for v in f.box), f.probs, f.track_id, f.score) for f in result.faces]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    picture = out_dir / f"{path.stem}.annotated.png"
+    report = out_dir / f"{path.stem}.faces.json"
+    if not cv2.imwrite(str(picture), annotate(shown.bgr, drawn)):
+        raise FerError(f"{picture}: could not write the annotated image")
+    width, height = result.frame_size
+    report.write_text(json.dumps(
+        {"source": str(path), "width": width, "height": height, "emotions": list(EMOTIONS),
+         "faces": [f.to_dict() for f in result.faces]}, indent=2))
+    return [picture, report]
+
+
+def _open_video(path: Path):
+    import av
+
+    try:
+        container = av.open(str(path))
+    except (av.FFmpegError, UnicodeDecodeError, ValueError) as exc:
+        raise InputError(f"{path}: neither an image nor a video that can be decoded ({exc})") from None
+    if container.format.name == "tty":  # FFmpeg "plays" any text file as ANSI art
+        container.close()
+        raise InputError(f"{path}: neither an image nor a video that can be decoded (text file)")
+    if not container.streams.video:
+        container.close()
+        raise InputError(f"{path}: has no video stream")
+    return container
+
+
+def analyze_video(path: Path, analyzer, out_dir: Path, every: int = 1, fps: float | None = None,
+                  annotated_video: bool = False, quiet: bool = False) -> list[Path]:
+    import av
+    from tqdm import tqdm
+
+    from fer.annotate import annotate
+    from fer.timeline import plot_timeline
+
+    container = _open_video(path)
+    stream = container.streams.video[0]
+    stream.thread_type = "AUTO"
+    rate = float(stream.average_rate) if stream.average_rate else 25.0
+    out_dir.mkdir(parents=True, exist_ok=True)
+    table = out_dir / f"{path.stem}.faces.csv"
+    timeline = out_dir / f"{path.stem}.timeline.png"
+    movie = out_dir / f"{path.stem}.annotated.mp4"
+    times: list[float] = []
+    mixes: list[np.ndarray | None] = []
+    writer = out_stream = None
+    faces = []
+    next_time = 0.0
+    analysed = decoded = 0
+    failure: str | None = None
+    with open(table, "w", newline="") as handle, tqdm(
+        total=stream.frames or None, unit="frame", disable=quiet, desc=path.name
+    ) as progress:
+        rows = csv.writer(handle)
+        rows.writerow(["time_s", "frame", "track_id", "x1", "y1", "x2", "y2", "label", *EMOTIONS])
+        try:
+            for frame in container.decode(stream):
+                t = float(frame.time) if frame.time is not None else decoded / rate
+                index = decoded
+                decoded += 1
+                progress.update(1)
+                take = t + 1e-9 >= next_time if fps else index % every == 0
+                image = frame.to_ndarray(format="bgr24")
+                if take:
+                    next_time = t + 1.0 / fps if fps else next_time
+                    result = analyzer.analyze(image, timestamp=t)
+                    faces = result.faces
+                    analysed += 1
+                    for f in faces:
+                        rows.writerow([f"{t:.3f}", index, f.track_id, *f.box, f.label, *(f"{p:.5f}" for p in f.probs)])
+                    times.append(t)
+                    mixes.append(np.mean([f.probs for f in faces], axis=0) if faces else None)
+                if annotated_video:
+                    if writer is None:
+                        writer = av.open(str(movie), "w")
+                        out_stream = writer.add_stream("libx264", rate=stream.average_rate or 25)
+                        out_stream.width, out_stream.height = image.shape[1] // 2 * 2, image.shape[0] // 2 * 2
+                        out_stream.pix_fmt = "yuv420p"
+                    drawn = annotate(image, faces)[: out_stream.height, : out_stream.width]
+                    for packet in out_stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(drawn), format="bgr24")):
+                        writer.mux(packet)
+        except av.FFmpegError as exc:
+            failure = f"{path}: video is corrupt after {decoded} frames ({exc})"
+        finally:
+            container.close()
+            if writer is not None:
+                for packet in out_stream.encode():
+                    writer.mux(packet)
+                writer.close()
+    if decoded == 0:
+        raise InputError(failure or f"{path}: the video has no decodable frames")
+    plot_timeline(times, mixes, timeline, title=f"{path.name}: emotion mix ({analysed} frames analysed)")
+    if failure:
+        raise InputError(failure + f"; partial results in {out_dir}")
+    return [table, timeline] + ([movie] if writer is not None else [])
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        if args.every < 1:
+            raise InputError(f"--every must be at least 1, got {args.every}")
+        if args.fps is not None and args.fps <= 0:
+            raise InputError(f"--fps must be positive, got {args.fps}")
+        _check_file(args.path)
+        image = _is_image(args.path)
+        if not image:
+            _open_video(args.path).close()  # fail on a non-video before loading the model
+
+        from fer.pipeline import FrameAnalyzer
+
+        analyzer = FrameAnalyzer(model_path=args.model, detector=args.detector).load()
+        if image:
+            written = analyze_image(args.path, analyzer, args.out)
+        else:
+            written = analyze_video(args.path, analyzer, args.out, args.every, args.fps,
+                                    args.annotated_video, args.quiet)
+    except FerError as exc:
+        print(f"fer: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except OSError as exc:
+        print(f"fer: error: {exc.filename or args.path}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("fer: interrupted", file=sys.stderr)
+        return 130
+    for path in written:
+        print(path)
+    return EXIT_OK

@@ -1,0 +1,177 @@
+"""Face detection: find every face box in a BGR frame.
+
+Two detectors share one interface (:class:`FaceDetector`): OpenCV's Haar cascade, which
+ships with opencv-python and is fast, and MTCNN, whose weights ship inside the ``mtcnn``
+wheel (so nothing is downloaded at run time) and which also finds turned and small faces
+and gives five landmarks. Both look at a downscaled copy of the frame, because detection
+cost grows with the pixel count while classroom faces stay well above the detector's
+minimum size at 480-640 pixels wide; boxes are mapped back to the frame's pixels.
+``python -m fer.bench_detect`` measures the trade-off that chose :data:`DEFAULT_DETECTOR`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import cv2
+import numpy as np
+
+from fer import resources
+from fer.errors import DetectorError, InputError
+from fer.records import Box, Detection
+
+#: Chosen by ``python -m fer.bench_detect`` (see the README table): MTCNN searching a
+#: 320-pixel copy found ~86 % of faces with no false positives, where Haar at the same speed
+#: found ~50-65 %; students who look down or sideways are the ones Haar misses.
+DEFAULT_DETECTOR = "mtcnn"
+
+
+@runtime_checkable
+class FaceDetector(Protocol):
+    """Anything with ``detect(frame_bgr) -> list[Detection]`` can serve as the detector."""
+
+    name: str
+
+    def detect(self, frame_bgr: np.ndarray) -> list[Detection]: ...
+
+
+def downscale(frame: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
+    """A copy no larger than ``max_side`` on its longest side, and its scale (<= 1)."""
+    height, width = frame.shape[:2]
+    longest = max(height, width)
+    if longest <= max_side:
+        return frame, 1.0
+    scale = max_side / longest
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return cv2.resize(frame, size, interpolation=cv2.INTER_AREA), scale
+
+
+def to_frame_box(x: float, y: float, w: float, h: float, scale: float, frame_shape) -> Box | None:
+    """Map an ``(x, y, w, h)`` box of the downscaled copy to an in-frame ``(x1, y1, x2, y2)``."""
+    height, width = frame_shape[:2]
+    x1 = int(round(max(0.0, x / scale)))
+    y1 = int(round(max(0.0, y / scale)))
+    x2 = int(round(min(float(width), (x + w) / scale)))
+    y2 = int(round(min(float(height), (y + h) / scale)))
+    if x2 - x1 < 2 or y2 - y1 < 2:
+        return None
+    return (x1, y1, x2, y2)
+
+
+def _check_frame(frame: np.ndarray) -> None:
+    if not (isinstance(frame, np.ndarray) and frame.dtype == np.uint8 and frame.ndim == 3 and frame.shape[2] == 3):
+        raise InputError(
+            "detectors take uint8 BGR frames (H, W, 3); use fer.frames.prepare_frame to convert others"
+        )
+
+
+@dataclass
+class HaarDetector:
+    """OpenCV's frontal-face Haar cascade.
+
+    ``max_side``: longest side of the copy searched (smaller is faster, misses small faces).
+    ``min_face``: smallest face searched, in pixels of that copy.
+    ``scale_factor`` / ``min_neighbors``: OpenCV's pyramid step and vote count; more
+    neighbours means fewer false positives and a few more misses.
+    """
+
+    max_side: int = 480
+    min_face: int = 24
+    scale_factor: float = 1.1
+    min_neighbors: int = 5
+    cascade_file: str = "haarcascade_frontalface_default.xml"
+    name: str = "haar"
+
+    def _cascade(self) -> cv2.CascadeClassifier:
+        path = cv2.data.haarcascades + self.cascade_file
+
+        def load() -> cv2.CascadeClassifier:
+            cascade = cv2.CascadeClassifier(path)
+            if cascade.empty():
+                raise DetectorError(f"{path}: OpenCV could not load this Haar cascade")
+            return cascade
+
+        return resources.load_once(("haar", path), load)
+
+    def detect(self, frame_bgr: np.ndarray) -> list[Detection]:
+        _check_frame(frame_bgr)
+        small, scale = downscale(frame_bgr, self.max_side)
+        gray = cv2.equalizeHist(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY))
+        boxes, neighbours = self._cascade().detectMultiScale2(
+            gray,
+            scaleFactor=self.scale_factor,
+            minNeighbors=self.min_neighbors,
+            minSize=(self.min_face, self.min_face),
+        )
+        found = []
+        for (x, y, w, h), votes in zip(boxes, np.asarray(neighbours).reshape(-1)):
+            box = to_frame_box(x, y, w, h, scale, frame_bgr.shape)
+            if box is not None:
+                found.append(Detection(box=box, score=float(votes)))
+        return found
+
+
+_LANDMARK_ORDER = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
+
+
+@dataclass
+class MtcnnDetector:
+    """MTCNN (three cascaded CNNs) from the ``mtcnn`` package, weights inside its wheel.
+
+    ``max_side``: longest side of the copy searched. ``min_face``: smallest face in pixels of
+    that copy (MTCNN's pyramid starts there; larger is faster). ``min_confidence``: ONet
+    score below which a box is dropped.
+    """
+
+    max_side: int = 320
+    min_face: int = 20
+    min_confidence: float = 0.9
+    name: str = "mtcnn"
+
+    @staticmethod
+    def _model():
+        def load():
+            try:
+                from mtcnn import MTCNN
+            except ImportError as exc:
+                raise DetectorError(
+                    f"the mtcnn detector needs the 'mtcnn' package (pip install mtcnn==1.0.0): {exc}"
+                ) from None
+            return MTCNN(device="CPU:0")
+
+        return resources.load_once(("mtcnn",), load)
+
+    def detect(self, frame_bgr: np.ndarray) -> list[Detection]:
+        _check_frame(frame_bgr)
+        small, scale = downscale(frame_bgr, self.max_side)
+        rgb = np.ascontiguousarray(small[:, :, ::-1])
+        results = self._model().detect_faces(
+            rgb, min_face_size=self.min_face, threshold_onet=self.min_confidence
+        )
+        found = []
+        for item in results:
+            score = float(item["confidence"])
+            if score < self.min_confidence:
+                continue
+            box = to_frame_box(*item["box"], scale, frame_bgr.shape)
+            if box is None:
+                continue
+            points = item.get("keypoints") or {}
+            landmarks = None
+            if all(k in points for k in _LANDMARK_ORDER):
+                landmarks = np.array([points[k] for k in _LANDMARK_ORDER], np.float32) / scale
+            found.append(Detection(box=box, score=score, landmarks=landmarks))
+        return found
+
+
+DETECTORS = {"haar": HaarDetector, "mtcnn": MtcnnDetector}
+
+
+def make_detector(name: str = DEFAULT_DETECTOR, **options) -> FaceDetector:
+    """Build a detector by name (``haar`` or ``mtcnn``); options go to its constructor."""
+    try:
+        factory = DETECTORS[name]
+    except KeyError:
+        raise DetectorError(f"unknown detector {name!r}; choose one of {', '.join(DETECTORS)}") from None
+    return factory(**options)
