@@ -1,0 +1,279 @@
+"""ClassMood's settings, in one place: a frozen dataclass filled from the environment.
+
+Every tunable of the web app lives here so that an operator changes behaviour without
+editing code, and so that a wrong value stops the app at start-up with a message naming the
+variable, instead of surfacing later as a confusing failure deep inside a video thread.
+
+Values come from environment variables (``CLASSMOOD_*`` and ``REDIS_URL``) and, optionally,
+from a mapping the UI passes in (Streamlit's ``st.secrets``) using the same names. The
+environment wins, so an operator can override a deployed secrets file for one run. An empty
+value counts as unset, which is what ``VAR=`` in docker-compose or a ``.env`` file means.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from fer.errors import FerError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+#: File name of the SQLite database inside :attr:`AppConfig.data_dir`.
+DB_FILENAME = "classmood.sqlite3"
+
+
+class ConfigError(FerError, ValueError):
+    """A setting has a value the app cannot run with; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class AlertConfig:
+    """When the dashboard raises a class-level alert.
+
+    Alerts judge a sliding window rather than one moment, because a single frame of a
+    frown or a student looking away is noise, not a signal worth a teacher's attention.
+    """
+
+    #: Length of the sliding window an alert condition is judged over (seconds).
+    window_s: float = 60.0
+    #: An alert is raised when its condition held for at least this share of the window.
+    hold_fraction: float = 0.8
+    #: A raised alert stays until its condition holds for less than this share of the
+    #: window; lower than ``hold_fraction`` so an alert near the edge does not blink.
+    release_fraction: float = 0.5
+    #: Share of present students whose most likely expression is negative (angry,
+    #: disgust, fear, sad) at or above which the "negative mood" condition holds.
+    negative_share: float = 0.4
+    #: Share of joined students without a face seen at or above which the "absent"
+    #: condition holds (and at least one student must be absent).
+    absent_share: float = 0.25
+    #: The mood alert needs at least this many present students, so that one or two
+    #: faces never become a statement about "the class".
+    min_present: int = 3
+
+    def __post_init__(self) -> None:
+        _check(self.window_s > 0, "alerts.window_s", "must be > 0", self.window_s)
+        for name in ("hold_fraction", "release_fraction", "negative_share", "absent_share"):
+            value = getattr(self, name)
+            _check(0 < value <= 1, f"alerts.{name}", "must be in (0, 1]", value)
+        _check(
+            self.release_fraction <= self.hold_fraction,
+            "alerts.release_fraction",
+            f"must not exceed alerts.hold_fraction ({self.hold_fraction})",
+            self.release_fraction,
+        )
+        _check(self.min_present >= 1, "alerts.min_present", "must be >= 1", self.min_present)
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    """Settings of the ClassMood web app; build it with :meth:`from_env`."""
+
+    #: Frames per second analysed per student (``CLASSMOOD_ANALYSIS_FPS``); the browser
+    #: sends more, the processor keeps only the newest, so this bounds server CPU per student.
+    analysis_fps: float = 3.0
+    #: Face detector name handed to ``fer.detect`` (``CLASSMOOD_DETECTOR``); unknown names
+    #: are reported there, where the list of detectors lives.
+    detector: str = "haar"
+    #: Trained emotion model (``CLASSMOOD_MODEL_PATH``).
+    model_path: Path = REPO_ROOT / "models" / "emotion_cnn.keras"
+    #: Folder of the SQLite database (``CLASSMOOD_DATA_DIR``); created when missing.
+    data_dir: Path = REPO_ROOT / "data"
+    #: WebRTC ICE servers (``CLASSMOOD_ICE_SERVERS``, a JSON list such as
+    #: ``[{"urls": "stun:stun.example.org:3478"}]``). Empty by default: which STUN/TURN
+    #: servers students' browsers contact is the operator's decision, never ours.
+    ice_servers: tuple[Mapping[str, Any], ...] = ()
+    #: A student counts as present while a face was seen within this many seconds
+    #: (``CLASSMOOD_PRESENCE_TIMEOUT_S``); also how long a dropped connection takes to
+    #: turn into "absent".
+    presence_timeout_s: float = 5.0
+    #: Seconds between stored samples per student (``CLASSMOOD_SAMPLE_INTERVAL_S``).
+    sample_interval_s: float = 1.0
+    #: Width of the buckets of the live "mood over time" chart (``CLASSMOOD_CHART_WINDOW_S``).
+    chart_window_s: float = 5.0
+    #: Width of the buckets of the end-of-session report (``CLASSMOOD_REPORT_WINDOW_S``).
+    report_window_s: float = 30.0
+    #: Recent expressions shown on each student tile (``CLASSMOOD_TREND_POINTS``).
+    trend_points: int = 20
+    #: Alert thresholds and windows (``CLASSMOOD_ALERT_*``, ``CLASSMOOD_*_ALERT_SHARE``).
+    alerts: AlertConfig = field(default_factory=AlertConfig)
+    #: Redis connection URL (``REDIS_URL``); when set, several app hosts can share one
+    #: store. ``None`` selects the SQLite file in :attr:`data_dir`.
+    redis_url: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "model_path", Path(self.model_path))
+        object.__setattr__(self, "data_dir", Path(self.data_dir))
+        object.__setattr__(self, "ice_servers", _ice_servers(list(self.ice_servers), "ice_servers"))
+        _check(0 < self.analysis_fps <= 30, "analysis_fps", "must be in (0, 30]", self.analysis_fps)
+        _check(bool(_DETECTOR_NAME.fullmatch(self.detector)), "detector", "must be a detector name like 'haar'", self.detector)
+        for name in ("sample_interval_s", "presence_timeout_s", "chart_window_s", "report_window_s"):
+            _check(getattr(self, name) > 0, name, "must be > 0", getattr(self, name))
+        _check(
+            self.presence_timeout_s > self.sample_interval_s,
+            "presence_timeout_s",
+            f"must exceed sample_interval_s ({self.sample_interval_s}), or present students flicker to absent between samples",
+            self.presence_timeout_s,
+        )
+        _check(self.trend_points >= 1, "trend_points", "must be >= 1", self.trend_points)
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / DB_FILENAME
+
+    def rtc_configuration(self) -> dict[str, Any]:
+        """The ``rtc_configuration`` argument of ``webrtc_streamer``."""
+        return {"iceServers": [dict(server) for server in self.ice_servers]}
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, secrets: Mapping[str, Any] | None = None) -> "AppConfig":
+        """Read every setting from ``environ`` (default ``os.environ``), then ``secrets``.
+
+        Raises :class:`ConfigError` naming the variable when a value is malformed.
+        """
+        environ = os.environ if environ is None else environ
+        sources = [environ, secrets or {}]
+
+        def lookup(var: str) -> Any:
+            for source in sources:
+                value = source.get(var)
+                if value is not None and not (isinstance(value, str) and value.strip() == ""):
+                    return value
+            return None
+
+        def read(spec: dict[str, tuple[str, Callable[[Any, str], Any]]]) -> dict[str, Any]:
+            values = {}
+            for name, (var, parse) in spec.items():
+                raw = lookup(var)
+                if raw is not None:
+                    values[name] = parse(raw, var)
+            return values
+
+        alert_values = read(_ALERT_VARS)
+        app_values = read(_APP_VARS)
+        try:
+            alerts = AlertConfig(**alert_values)
+            return cls(alerts=alerts, **app_values)
+        except ConfigError as error:
+            # Range checks name fields; translate to the variable the operator actually set.
+            raise ConfigError(_name_variables(str(error))) from None
+
+
+_DETECTOR_NAME = re.compile(r"[a-z][a-z0-9_\-]*")
+
+
+def _check(ok: bool, name: str, rule: str, value: Any) -> None:
+    if not ok:
+        raise ConfigError(f"{name} {rule}, got {value!r}")
+
+
+def _number(raw: Any, var: str) -> float:
+    if isinstance(raw, bool):
+        raise ConfigError(f"{var} must be a number, got {raw!r}")
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{var} must be a number, got {raw!r}") from None
+    if not math.isfinite(value):
+        raise ConfigError(f"{var} must be a finite number, got {raw!r}")
+    return value
+
+
+def _integer(raw: Any, var: str) -> int:
+    value = _number(raw, var)
+    if value != int(value):
+        raise ConfigError(f"{var} must be a whole number, got {raw!r}")
+    return int(value)
+
+
+def _text(raw: Any, var: str) -> str:
+    if not isinstance(raw, str):
+        raise ConfigError(f"{var} must be text, got {raw!r}")
+    return raw.strip()
+
+
+def _path(raw: Any, var: str) -> Path:
+    return Path(_text(raw, var)).expanduser()
+
+
+def _redis_url(raw: Any, var: str) -> str:
+    url = _text(raw, var)
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError(f"{var} must be a redis://, rediss:// or unix:// URL, got {url[:40]!r}")
+    return url
+
+
+def _ice_servers_var(raw: Any, var: str) -> tuple[Mapping[str, Any], ...]:
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except json.JSONDecodeError as error:
+            raise ConfigError(f"{var} must be a JSON list of ICE servers: {error}") from None
+    return _ice_servers(raw, var)
+
+
+def _ice_servers(raw: Any, var: str) -> tuple[Mapping[str, Any], ...]:
+    """Check the shape browsers accept (``RTCIceServer``), because a typo here otherwise
+    shows up only as students who can never connect from behind a firewall."""
+    if not isinstance(raw, (list, tuple)):
+        raise ConfigError(f'{var} must be a list like [{{"urls": "stun:host:3478"}}], got {type(raw).__name__}')
+    servers = []
+    for i, server in enumerate(raw):
+        if not isinstance(server, Mapping):
+            raise ConfigError(f"{var}[{i}] must be an object with 'urls', got {server!r}")
+        urls = server.get("urls")
+        url_list = [urls] if isinstance(urls, str) else urls
+        if not isinstance(url_list, (list, tuple)) or not url_list or not all(
+            isinstance(u, str) and u.startswith(("stun:", "stuns:", "turn:", "turns:")) for u in url_list
+        ):
+            raise ConfigError(f"{var}[{i}].urls must be one or more stun:/turn: URLs, got {urls!r}")
+        for key in ("username", "credential"):
+            if key in server and not isinstance(server[key], str):
+                raise ConfigError(f"{var}[{i}].{key} must be text")
+        unknown = set(server) - {"urls", "username", "credential"}
+        if unknown:
+            raise ConfigError(f"{var}[{i}] has unknown keys {sorted(unknown)}")
+        servers.append({k: (list(v) if k == "urls" and not isinstance(v, str) else v) for k, v in server.items()})
+    return tuple(servers)
+
+
+_APP_VARS: dict[str, tuple[str, Callable[[Any, str], Any]]] = {
+    "analysis_fps": ("CLASSMOOD_ANALYSIS_FPS", _number),
+    "detector": ("CLASSMOOD_DETECTOR", _text),
+    "model_path": ("CLASSMOOD_MODEL_PATH", _path),
+    "data_dir": ("CLASSMOOD_DATA_DIR", _path),
+    "ice_servers": ("CLASSMOOD_ICE_SERVERS", _ice_servers_var),
+    "presence_timeout_s": ("CLASSMOOD_PRESENCE_TIMEOUT_S", _number),
+    "sample_interval_s": ("CLASSMOOD_SAMPLE_INTERVAL_S", _number),
+    "chart_window_s": ("CLASSMOOD_CHART_WINDOW_S", _number),
+    "report_window_s": ("CLASSMOOD_REPORT_WINDOW_S", _number),
+    "trend_points": ("CLASSMOOD_TREND_POINTS", _integer),
+    "redis_url": ("REDIS_URL", _redis_url),
+}
+
+_ALERT_VARS: dict[str, tuple[str, Callable[[Any, str], Any]]] = {
+    "window_s": ("CLASSMOOD_ALERT_WINDOW_S", _number),
+    "hold_fraction": ("CLASSMOOD_ALERT_HOLD_FRACTION", _number),
+    "release_fraction": ("CLASSMOOD_ALERT_RELEASE_FRACTION", _number),
+    "negative_share": ("CLASSMOOD_NEGATIVE_ALERT_SHARE", _number),
+    "absent_share": ("CLASSMOOD_ABSENT_ALERT_SHARE", _number),
+    "min_present": ("CLASSMOOD_ALERT_MIN_PRESENT", _integer),
+}
+
+#: Environment variable of every field, for error messages and documentation.
+ENV_VARS: dict[str, str] = {
+    **{name: var for name, (var, _) in _APP_VARS.items()},
+    **{f"alerts.{name}": var for name, (var, _) in _ALERT_VARS.items()},
+}
+
+def _name_variables(message: str) -> str:
+    """``"analysis_fps must be ..."`` -> ``"CLASSMOOD_ANALYSIS_FPS must be ..."``."""
+    for name, var in sorted(ENV_VARS.items(), key=lambda item: -len(item[0])):
+        message = re.sub(rf"(?<![\w.]){re.escape(name)}(?!\w)", var, message)
+    return message

@@ -1,0 +1,121 @@
+"""AppConfig: defaults, environment and secrets, and errors that name the variable."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+
+from fer.config import DB_FILENAME, ENV_VARS, REPO_ROOT, AlertConfig, AppConfig, ConfigError
+
+
+def test_defaults_need_no_environment_and_hard_code_no_ice_server():
+    config = AppConfig.from_env({})
+    assert config.analysis_fps == 3
+    assert config.detector == "haar"
+    assert config.model_path == REPO_ROOT / "models" / "emotion_cnn.keras"
+    assert config.data_dir == REPO_ROOT / "data"
+    assert config.db_path == REPO_ROOT / "data" / DB_FILENAME
+    assert config.ice_servers == ()
+    assert config.rtc_configuration() == {"iceServers": []}
+    assert config.presence_timeout_s == 5
+    assert config.sample_interval_s == 1
+    assert config.redis_url is None
+    assert config.alerts == AlertConfig()
+
+
+def test_every_setting_has_an_environment_variable():
+    names = {f.name for f in fields(AppConfig)} - {"alerts"}
+    names |= {f"alerts.{f.name}" for f in fields(AlertConfig)}
+    assert set(ENV_VARS) == names
+
+
+def test_environment_values_are_parsed(tmp_path):
+    ice = [{"urls": ["stun:stun.example.org:3478"]}, {"urls": "turn:turn.example.org", "username": "u", "credential": "c"}]
+    config = AppConfig.from_env(
+        {
+            "CLASSMOOD_ANALYSIS_FPS": "2.5",
+            "CLASSMOOD_DETECTOR": "yunet",
+            "CLASSMOOD_MODEL_PATH": str(tmp_path / "m.keras"),
+            "CLASSMOOD_DATA_DIR": str(tmp_path / "d"),
+            "CLASSMOOD_ICE_SERVERS": json.dumps(ice),
+            "CLASSMOOD_PRESENCE_TIMEOUT_S": "8",
+            "CLASSMOOD_SAMPLE_INTERVAL_S": "2",
+            "CLASSMOOD_TREND_POINTS": "10",
+            "CLASSMOOD_ALERT_WINDOW_S": "30",
+            "CLASSMOOD_ALERT_HOLD_FRACTION": "0.9",
+            "CLASSMOOD_NEGATIVE_ALERT_SHARE": "0.5",
+            "CLASSMOOD_ALERT_MIN_PRESENT": "5",
+            "REDIS_URL": "redis://localhost:6379/0",
+        }
+    )
+    assert config.analysis_fps == 2.5 and config.detector == "yunet"
+    assert config.model_path == tmp_path / "m.keras" and config.data_dir == tmp_path / "d"
+    assert config.rtc_configuration() == {"iceServers": ice}
+    assert (config.presence_timeout_s, config.sample_interval_s, config.trend_points) == (8, 2, 10)
+    assert config.alerts == AlertConfig(window_s=30, hold_fraction=0.9, negative_share=0.5, min_present=5)
+    assert config.redis_url == "redis://localhost:6379/0"
+
+
+def test_secrets_fill_in_and_the_environment_overrides_them():
+    secrets = {
+        "CLASSMOOD_ANALYSIS_FPS": 5,
+        "CLASSMOOD_DETECTOR": "yunet",
+        # TOML secrets give a native list of tables rather than a JSON string.
+        "CLASSMOOD_ICE_SERVERS": [{"urls": "stun:stun.example.org"}],
+    }
+    config = AppConfig.from_env({"CLASSMOOD_DETECTOR": "haar"}, secrets=secrets)
+    assert config.analysis_fps == 5
+    assert config.detector == "haar"
+    assert config.ice_servers == ({"urls": "stun:stun.example.org"},)
+
+
+def test_empty_values_count_as_unset():
+    config = AppConfig.from_env({"REDIS_URL": "", "CLASSMOOD_ANALYSIS_FPS": "  "})
+    assert config.redis_url is None and config.analysis_fps == 3
+
+
+@pytest.mark.parametrize(
+    "environ, named",
+    [
+        ({"CLASSMOOD_ANALYSIS_FPS": "fast"}, "CLASSMOOD_ANALYSIS_FPS"),
+        ({"CLASSMOOD_ANALYSIS_FPS": "0"}, "CLASSMOOD_ANALYSIS_FPS"),
+        ({"CLASSMOOD_ANALYSIS_FPS": "nan"}, "CLASSMOOD_ANALYSIS_FPS"),
+        ({"CLASSMOOD_TREND_POINTS": "2.5"}, "CLASSMOOD_TREND_POINTS"),
+        ({"CLASSMOOD_DETECTOR": "Haar Cascade"}, "CLASSMOOD_DETECTOR"),
+        ({"CLASSMOOD_ICE_SERVERS": "[{urls: stun:x}]"}, "CLASSMOOD_ICE_SERVERS"),
+        ({"CLASSMOOD_ICE_SERVERS": '{"urls": "stun:x"}'}, "CLASSMOOD_ICE_SERVERS"),
+        ({"CLASSMOOD_ICE_SERVERS": '[{"url": "stun:x"}]'}, "CLASSMOOD_ICE_SERVERS[0]"),
+        ({"CLASSMOOD_ICE_SERVERS": '[{"urls": "http://x"}]'}, "CLASSMOOD_ICE_SERVERS[0].urls"),
+        ({"CLASSMOOD_PRESENCE_TIMEOUT_S": "-1"}, "CLASSMOOD_PRESENCE_TIMEOUT_S"),
+        ({"CLASSMOOD_ALERT_HOLD_FRACTION": "1.5"}, "CLASSMOOD_ALERT_HOLD_FRACTION"),
+        ({"CLASSMOOD_ALERT_MIN_PRESENT": "0"}, "CLASSMOOD_ALERT_MIN_PRESENT"),
+        ({"REDIS_URL": "localhost:6379"}, "REDIS_URL"),
+    ],
+)
+def test_a_bad_value_is_refused_naming_its_variable(environ, named):
+    with pytest.raises(ConfigError, match=named.replace("[", r"\[").replace("]", r"\]").replace(".", r"\.")):
+        AppConfig.from_env(environ)
+
+
+def test_inconsistent_values_name_both_variables():
+    with pytest.raises(ConfigError) as error:
+        AppConfig.from_env({"CLASSMOOD_PRESENCE_TIMEOUT_S": "1", "CLASSMOOD_SAMPLE_INTERVAL_S": "2"})
+    assert "CLASSMOOD_PRESENCE_TIMEOUT_S" in str(error.value) and "CLASSMOOD_SAMPLE_INTERVAL_S" in str(error.value)
+    with pytest.raises(ConfigError) as error:
+        AppConfig.from_env({"CLASSMOOD_ALERT_RELEASE_FRACTION": "0.9", "CLASSMOOD_ALERT_HOLD_FRACTION": "0.7"})
+    assert "CLASSMOOD_ALERT_RELEASE_FRACTION" in str(error.value) and "CLASSMOOD_ALERT_HOLD_FRACTION" in str(error.value)
+
+
+def test_direct_construction_is_checked_too():
+    with pytest.raises(ConfigError, match="analysis_fps"):
+        AppConfig(analysis_fps=-3)
+    assert AppConfig(data_dir="somewhere").data_dir == Path("somewhere")
+
+
+def test_config_is_immutable():
+    config = AppConfig()
+    with pytest.raises(AttributeError):
+        config.analysis_fps = 10  # type: ignore[misc]
