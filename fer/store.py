@@ -3,8 +3,9 @@
 Student video threads write here, the teacher's dashboard reads here, and nothing else is
 shared between them, which is why several app processes can serve one room and why a
 teacher who reloads the page loses nothing. :class:`Store` is the contract;
-:class:`SQLiteStore` keeps it in one file for a single host, and a Redis store (selected by
-``REDIS_URL``) can implement the same contract for several hosts and pass the same tests.
+:class:`SQLiteStore` keeps it in one file for a single host, and
+:class:`fer.store_redis.RedisStore` (selected by ``REDIS_URL``) keeps the same contract for
+several hosts and passes the same tests.
 
 Only numbers and names are stored: emotion probabilities, times, the lecture and display
 names. Never frames, face crops or embeddings, and never a teacher key, only its hash.
@@ -54,8 +55,8 @@ class StoreError(FerError):
 
 class StorageUnavailableError(StoreError):
     """The data directory or database cannot be opened or written (missing permission,
-    disk full, file locked too long). The write that failed was rolled back as a whole;
-    everything stored before it is intact."""
+    disk full, file locked too long, Redis unreachable or stalled). The write that failed
+    was rolled back as a whole; everything stored before it is intact."""
 
 
 class Store(ABC):
@@ -156,12 +157,18 @@ class Store(ABC):
 
 
 def open_store(config: AppConfig, clock: Callable[[], float] = time.time) -> Store:
-    """The store the configuration selects: Redis when ``REDIS_URL`` is set, else SQLite."""
+    """The store the configuration selects: Redis when ``REDIS_URL`` is set, else SQLite.
+
+    The Redis store comes wrapped in a bounded write-behind buffer
+    (:class:`fer.store_buffer.BufferedStore`): a network store can blink, and students'
+    samples should wait out a Redis restart instead of being lost or stalling the video.
+    Both modules are imported only here, so an app on SQLite never loads the Redis client.
+    """
     if config.redis_url:
-        raise StorageUnavailableError(
-            "REDIS_URL is set, but this version of ClassMood has no Redis store yet; "
-            "unset REDIS_URL to keep data in the SQLite file under CLASSMOOD_DATA_DIR"
-        )
+        from fer.store_buffer import BufferedStore
+        from fer.store_redis import RedisStore
+
+        return BufferedStore(RedisStore(config.redis_url, clock=clock))
     return SQLiteStore(config.data_dir, clock=clock)
 
 

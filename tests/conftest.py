@@ -112,3 +112,65 @@ def classroom(fer_split):
     from fer.scenes import compose
 
     return compose(fer_split.images, fer_split.labels, 6, np.random.default_rng(7), face_px=(80, 110))
+
+
+# --- Redis: a real server for the Redis store (skipped, with the reason, where none is installed).
+
+
+@pytest.fixture(scope="session")
+def redis_session_server(tmp_path_factory):
+    from redis_server import RedisServer
+
+    with RedisServer(tmp_path_factory.mktemp("redis")) as server:
+        yield server
+
+
+@pytest.fixture
+def redis_url(redis_session_server) -> str:
+    """The URL of a running Redis whose database is empty at the start of each test."""
+    import redis
+
+    with redis.Redis.from_url(redis_session_server.url) as client:
+        client.flushall()
+    return redis_session_server.url
+
+
+@pytest.fixture
+def persistent_redis(tmp_path):
+    """A Redis of this test's own, persisting every write, that the test may stop and start."""
+    from redis_server import RedisServer
+
+    with RedisServer(tmp_path / "redis", persistent=True) as server:
+        yield server
+
+
+# --- Web app fixtures: the serving model and a fresh data directory per test.
+
+SERVING_MODELS = (ROOT / "models" / "emotion_cnn.keras", ROOT / "runs" / "emotion_cnn" / "best.keras")
+
+
+@pytest.fixture(scope="session")
+def serving_model_path() -> Path:
+    """The shipped model, or while it is being trained the training run's best checkpoint."""
+    for path in SERVING_MODELS:
+        if path.exists():
+            return path
+    pytest.skip("no trained emotion model (models/emotion_cnn.keras or runs/emotion_cnn/best.keras)")
+
+
+@pytest.fixture
+def app_env(monkeypatch, tmp_path, serving_model_path):
+    """Environment of a test app: its own data directory, the serving model, no ICE servers.
+
+    Returns the store the app will open, so a test can write rooms and samples directly.
+    """
+    from fer.config import AppConfig
+    from fer.store import open_store
+
+    monkeypatch.setenv("CLASSMOOD_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("CLASSMOOD_MODEL_PATH", str(serving_model_path))
+    monkeypatch.setenv("CLASSMOOD_ICE_SERVERS", "[]")
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    store = open_store(AppConfig.from_env())
+    yield store
+    store.close()

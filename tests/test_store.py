@@ -1,7 +1,9 @@
 """The store: round trips, room separation, durability, concurrency and failure modes.
 
-The ``store`` fixture is parametrized over backends so a Redis store added later runs the
-same behavioural tests; tests about the SQLite file itself use ``sqlite_store``.
+The ``store`` fixture is parametrized over backends: SQLite, Redis (a real ``redis-server``,
+skipped where none is installed) and Redis behind the write-behind buffer, which is what
+``open_store`` hands the app, so every backend keeps the same contract. Tests about the
+SQLite file itself use ``sqlite_store``; Redis specifics live in ``test_store_redis.py``.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import sys
 import textwrap
 import threading
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pytest
@@ -40,11 +43,27 @@ class Clock:
         return self.now
 
 
-def make_sqlite(path: Path, clock: Clock) -> Store:
-    return SQLiteStore(path, clock=clock)
+def make_sqlite(request, path: Path, clock: Clock) -> Callable[[], Store]:
+    return lambda: SQLiteStore(path, clock=clock)
 
 
-BACKENDS = {"sqlite": make_sqlite}
+def make_redis(request, path: Path, clock: Clock) -> Callable[[], Store]:
+    from fer.store_redis import RedisStore
+
+    url = request.getfixturevalue("redis_url")  # an emptied database of a real server
+    return lambda: RedisStore(url, clock=clock)
+
+
+def make_buffered_redis(request, path: Path, clock: Clock) -> Callable[[], Store]:
+    from fer.store_buffer import BufferedStore
+
+    open_redis = make_redis(request, path, clock)
+    return lambda: BufferedStore(open_redis())
+
+
+#: name -> factory(request, data folder, clock) returning an opener of that backend, which
+#: opens the same data on every call, as another process would.
+BACKENDS = {"sqlite": make_sqlite, "redis": make_redis, "buffered-redis": make_buffered_redis}
 
 
 @pytest.fixture
@@ -56,9 +75,10 @@ def clock() -> Clock:
 def backend(request, tmp_path, clock):
     """A factory opening the backend on the same data each call, as a new process would."""
     opened: list[Store] = []
+    opener = BACKENDS[request.param](request, tmp_path / "data", clock)
 
     def open_again() -> Store:
-        store = BACKENDS[request.param](tmp_path / "data", clock)
+        store = opener()
         opened.append(store)
         return store
 
@@ -379,8 +399,22 @@ def test_an_unusable_data_directory_is_a_clear_error(tmp_path):
         SQLiteStore(blocker / "data")
 
 
-def test_the_configuration_selects_the_store(tmp_path):
+def test_the_configuration_selects_the_store(tmp_path, redis_url):
+    from fer.store_buffer import BufferedStore
+    from fer.store_redis import RedisStore
+
     with open_store(AppConfig(data_dir=tmp_path / "d")) as store:
         assert isinstance(store, SQLiteStore) and store.path == tmp_path / "d" / "classmood.sqlite3"
-    with pytest.raises(StorageUnavailableError, match="REDIS_URL"):
-        open_store(AppConfig(data_dir=tmp_path / "d", redis_url="redis://localhost:6379/0"))
+    with open_store(AppConfig(data_dir=tmp_path / "unused", redis_url=redis_url)) as store:
+        assert isinstance(store, BufferedStore) and isinstance(store.store, RedisStore)
+        code, _ = store.create_room("Algebra")
+        assert store.get_room(code).lecture == "Algebra"
+    assert not (tmp_path / "unused").exists()  # with Redis, no SQLite file is made
+
+
+def test_a_redis_url_where_nothing_listens_is_a_clear_error_at_start(tmp_path):
+    from redis_server import free_port
+
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    with pytest.raises(StorageUnavailableError, match=r"REDIS_URL"):
+        open_store(AppConfig(data_dir=tmp_path / "d", redis_url=url))
