@@ -40,7 +40,7 @@ class TrainConfig:
 
     data: str = ""
     out: str = "runs/emotion_cnn"
-    epochs: int = 50
+    epochs: int = 42
     batch_size: int = 128
     seed: int = 1234
     learning_rate: float = 2e-3
