@@ -69,24 +69,17 @@ def _prefixed(path: Path, exc: Exception) -> str:
 def analyze_image(path: Path, analyzer, out_dir: Path) -> list[Path]:
     import cv2
 
-    from fer.annotate import annotate
-    from fer.frames import prepare_frame
-    from fer.records import Face
+    from fer.media import analyze_image_array
 
     image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if image is None:
         raise InputError(f"{path}: not a readable image (corrupt or unsupported format)")
-    try:
-        result = analyzer.analyze(image, timestamp=0.0)
-        shown = prepare_frame(image)  # annotated copy at most 4096 px, like the analysis
-    except InputError as exc:
-        raise InputError(_prefixed(path, exc)) from None
-    s = shown.scale
-    drawn = [Face(tuple(int(round(v * s)) for v in f.box), f.probs, f.track_id, f.score) for f in result.faces]
+    analysis = analyze_image_array(image, analyzer, name=str(path))
+    result = analysis.result
     out_dir.mkdir(parents=True, exist_ok=True)
     picture = out_dir / f"{path.stem}.annotated.png"
     report = out_dir / f"{path.stem}.faces.json"
-    if not cv2.imwrite(str(picture), annotate(shown.bgr, drawn)):
+    if not cv2.imwrite(str(picture), analysis.annotated):
         raise FerError(f"{picture}: could not write the annotated image")
     width, height = result.frame_size
     report.write_text(json.dumps(
@@ -96,19 +89,9 @@ def analyze_image(path: Path, analyzer, out_dir: Path) -> list[Path]:
 
 
 def _open_video(path: Path):
-    import av
+    from fer.media import open_video
 
-    try:
-        container = av.open(str(path))
-    except (av.FFmpegError, UnicodeDecodeError, ValueError) as exc:
-        raise InputError(f"{path}: neither an image nor a video that can be decoded ({exc})") from None
-    if container.format.name == "tty":  # FFmpeg "plays" any text file as ANSI art
-        container.close()
-        raise InputError(f"{path}: neither an image nor a video that can be decoded (text file)")
-    if not container.streams.video:
-        container.close()
-        raise InputError(f"{path}: has no video stream")
-    return container
+    return open_video(str(path), str(path))
 
 
 def analyze_video(path: Path, analyzer, out_dir: Path, every: int = 1, fps: float | None = None,
@@ -117,12 +100,11 @@ def analyze_video(path: Path, analyzer, out_dir: Path, every: int = 1, fps: floa
     from tqdm import tqdm
 
     from fer.annotate import annotate
+    from fer.media import video_steps
     from fer.timeline import plot_timeline
 
     container = _open_video(path)
     stream = container.streams.video[0]
-    stream.thread_type = "AUTO"
-    rate = float(stream.average_rate) if stream.average_rate else 25.0
     out_dir.mkdir(parents=True, exist_ok=True)
     table = out_dir / f"{path.stem}.faces.csv"
     timeline = out_dir / f"{path.stem}.timeline.png"
@@ -130,8 +112,6 @@ def analyze_video(path: Path, analyzer, out_dir: Path, every: int = 1, fps: floa
     times: list[float] = []
     mixes: list[np.ndarray | None] = []
     writer = out_stream = None
-    faces = []
-    next_time = 0.0
     analysed = decoded = 0
     failure: str | None = None
     with open(table, "w", newline="") as handle, tqdm(
@@ -140,20 +120,14 @@ def analyze_video(path: Path, analyzer, out_dir: Path, every: int = 1, fps: floa
         rows = csv.writer(handle)
         rows.writerow(["time_s", "frame", "track_id", "x1", "y1", "x2", "y2", "label", *EMOTIONS])
         try:
-            for frame in container.decode(stream):
-                t = float(frame.time) if frame.time is not None else decoded / rate
-                index = decoded
+            for step in video_steps(container, analyzer, every=every, fps=fps):
                 decoded += 1
                 progress.update(1)
-                take = t + 1e-9 >= next_time if fps else index % every == 0
-                image = frame.to_ndarray(format="bgr24")
-                if take:
-                    next_time = t + 1.0 / fps if fps else next_time
-                    result = analyzer.analyze(image, timestamp=t)
-                    faces = result.faces
+                t, faces, image = step.time, step.faces, step.image
+                if step.analysed:
                     analysed += 1
                     for f in faces:
-                        rows.writerow([f"{t:.3f}", index, f.track_id, *f.box, f.label, *(f"{p:.5f}" for p in f.probs)])
+                        rows.writerow([f"{t:.3f}", step.index, f.track_id, *f.box, f.label, *(f"{p:.5f}" for p in f.probs)])
                     times.append(t)
                     mixes.append(np.mean([f.probs for f in faces], axis=0) if faces else None)
                 if annotated_video:

@@ -101,6 +101,19 @@ class AppConfig:
     report_window_s: float = 30.0
     #: Recent expressions shown on each student tile (``CLASSMOOD_TREND_POINTS``).
     trend_points: int = 20
+    #: Width the browser is asked to capture at (``CLASSMOOD_CAMERA_WIDTH``, pixels). Faces
+    #: need no more than 640, and every extra pixel is decoded and re-encoded on the server.
+    camera_width: int = 640
+    #: Frame rate the browser is asked for (``CLASSMOOD_CAMERA_FPS``); the video passed back
+    #: to the student is encoded at this rate, which dominates the server's CPU per student.
+    camera_fps: float = 15.0
+    #: Largest upload the "Analyse media" page accepts, in MB (``CLASSMOOD_MAX_UPLOAD_MB``).
+    max_upload_mb: float = 50.0
+    #: Seconds of an uploaded video that are analysed (``CLASSMOOD_MAX_VIDEO_S``); longer
+    #: videos are cut there, so one upload cannot occupy the server for an hour.
+    max_video_s: float = 60.0
+    #: Frames per second analysed in an uploaded video (``CLASSMOOD_MEDIA_FPS``).
+    media_fps: float = 2.0
     #: Alert thresholds and windows (``CLASSMOOD_ALERT_*``, ``CLASSMOOD_*_ALERT_SHARE``).
     alerts: AlertConfig = field(default_factory=AlertConfig)
     #: Redis connection URL (``REDIS_URL``); when set, several app hosts can share one
@@ -113,7 +126,8 @@ class AppConfig:
         object.__setattr__(self, "ice_servers", _ice_servers(list(self.ice_servers), "ice_servers"))
         _check(0 < self.analysis_fps <= 30, "analysis_fps", "must be in (0, 30]", self.analysis_fps)
         _check(bool(_DETECTOR_NAME.fullmatch(self.detector)), "detector", "must be a detector name like 'haar'", self.detector)
-        for name in ("sample_interval_s", "presence_timeout_s", "chart_window_s", "report_window_s"):
+        for name in ("sample_interval_s", "presence_timeout_s", "chart_window_s", "report_window_s",
+                     "max_upload_mb", "max_video_s", "media_fps"):
             _check(getattr(self, name) > 0, name, "must be > 0", getattr(self, name))
         _check(
             self.presence_timeout_s > self.sample_interval_s,
@@ -121,6 +135,8 @@ class AppConfig:
             f"must exceed sample_interval_s ({self.sample_interval_s}), or present students flicker to absent between samples",
             self.presence_timeout_s,
         )
+        _check(160 <= self.camera_width <= 1920, "camera_width", "must be in [160, 1920]", self.camera_width)
+        _check(1 <= self.camera_fps <= 60, "camera_fps", "must be in [1, 60]", self.camera_fps)
         _check(self.trend_points >= 1, "trend_points", "must be >= 1", self.trend_points)
 
     @property
@@ -130,6 +146,13 @@ class AppConfig:
     def rtc_configuration(self) -> dict[str, Any]:
         """The ``rtc_configuration`` argument of ``webrtc_streamer``."""
         return {"iceServers": [dict(server) for server in self.ice_servers]}
+
+    def media_stream_constraints(self) -> dict[str, Any]:
+        """The ``media_stream_constraints`` of ``webrtc_streamer``: video only, never audio."""
+        return {
+            "video": {"width": {"ideal": self.camera_width}, "frameRate": {"ideal": self.camera_fps, "max": self.camera_fps}},
+            "audio": False,
+        }
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, secrets: Mapping[str, Any] | None = None) -> "AppConfig":
@@ -254,6 +277,11 @@ _APP_VARS: dict[str, tuple[str, Callable[[Any, str], Any]]] = {
     "chart_window_s": ("CLASSMOOD_CHART_WINDOW_S", _number),
     "report_window_s": ("CLASSMOOD_REPORT_WINDOW_S", _number),
     "trend_points": ("CLASSMOOD_TREND_POINTS", _integer),
+    "camera_width": ("CLASSMOOD_CAMERA_WIDTH", _integer),
+    "camera_fps": ("CLASSMOOD_CAMERA_FPS", _number),
+    "max_upload_mb": ("CLASSMOOD_MAX_UPLOAD_MB", _number),
+    "max_video_s": ("CLASSMOOD_MAX_VIDEO_S", _number),
+    "media_fps": ("CLASSMOOD_MEDIA_FPS", _number),
     "redis_url": ("REDIS_URL", _redis_url),
 }
 

@@ -1,0 +1,108 @@
+"""The teacher's live dashboard: the class mood now and over time, presence, tiles, alerts.
+
+Only a holder of the room's teacher key gets past the gate. Everything shown is read from
+the store every second inside a fragment, so a reload (or a second teacher tab) loses
+nothing and the rest of the page does not flicker.
+"""
+
+import time
+
+import streamlit as st
+
+from fer.aggregate import PRESENCE_RATE_DEFINITION, Presence
+from fer.dashboard import dashboard_view
+from fer.rooms import RoomError
+from ui.charts import distribution_figure, timeline_figure, trend_text
+from ui.common import config, link, query_param, store
+from ui.teacher import teacher_gate
+
+st.title("Teacher dashboard")
+room = teacher_gate()
+cfg = config()
+
+st.caption(
+    f"**{room.lecture}**, room **{room.code}**. Expressions are estimates, wrong about 3 times in 10; "
+    "they say nothing about learning or attention. Use them to adjust the lecture, never to judge a student."
+)
+STATE = f"dashboard:{room.code}"
+
+
+@st.fragment(run_every=1)
+def live() -> None:
+    """The live part, re-run every second on its own."""
+    state = st.session_state.setdefault(STATE, {"history": None, "active": set()})
+    try:
+        view, state["history"] = dashboard_view(store(), room.code, cfg, time.time(), state["history"], state["active"])
+    except RoomError as error:
+        st.error(str(error))
+        return
+    state["active"] = view.active_alerts
+    snap = view.snapshot
+    if view.room.closed_at is not None:
+        st.info("This lecture has ended; the numbers below are frozen at its end.")
+
+    for alert in view.alerts:
+        st.warning(alert.message, icon="⚠️")
+
+    joined, present, absent, score = st.columns(4)
+    joined.metric("Students joined", snap.joined)
+    present.metric("Present", snap.present)
+    absent.metric("Absent", snap.absent)
+    score.metric(
+        "Engagement (presence) score",
+        "–" if snap.presence_rate is None else f"{snap.presence_rate:.0%}",
+    )
+    st.caption(PRESENCE_RATE_DEFINITION)
+
+    now_col, time_col = st.columns([2, 3])
+    with now_col:
+        st.markdown("##### Class mood now")
+        if snap.distribution is None:
+            st.info("Nobody is present yet: no face has been seen in the last few seconds.")
+        else:
+            st.plotly_chart(distribution_figure(snap), width="stretch", key="mood_now")
+    with time_col:
+        st.markdown("##### Mood over time")
+        if any(w.shares is not None for w in view.windows):
+            st.plotly_chart(timeline_figure(view.windows, view.moments, room.created_at), width="stretch", key="mood_time")
+        else:
+            st.info("The chart starts when the first face is seen.")
+
+    st.markdown("##### Students")
+    if not view.tiles:
+        st.info(f"No student has joined yet. Give them the room code **{room.code}**.")
+    columns = st.columns(4)
+    for i, tile in enumerate(view.tiles):
+        with columns[i % 4].container(border=True):
+            st.markdown(f"**{tile.name}**")
+            if tile.presence is Presence.PRESENT:
+                st.markdown(f"🟢 present · {tile.expression} ({tile.confidence:.0%})")
+            elif tile.presence is Presence.NO_FACE:
+                st.markdown("🟠 absent · camera on, no face seen")
+            elif tile.presence is Presence.AWAY:
+                st.markdown("⚪ absent · no video")
+            else:
+                st.markdown("⚫ left the room")
+            st.caption(trend_text(tile.trend))
+
+
+live()
+
+st.divider()
+mark, end = st.columns(2)
+with mark:
+    with st.form("moment", clear_on_submit=True):
+        label = st.text_input("Mark a moment", placeholder="e.g. quiz starts", max_chars=80)
+        if st.form_submit_button("Mark it now"):
+            try:
+                store().add_moment(room.code, label)
+                st.toast(f"Marked: {label.strip()}")
+            except RoomError as error:
+                st.error(str(error))
+with end:
+    st.markdown("**End the lecture**: students are disconnected and nobody can join any more.")
+    if room.closed_at is None:
+        if st.button("End the lecture", type="primary"):
+            store().close_room(room.code)
+            st.rerun()
+    link("report", "Open the session report", icon="🧾", room=room.code, key=query_param("key"))

@@ -1,0 +1,62 @@
+"""The session report: the lecture's timeline, emotion shares, presence and marked moments.
+
+Available during and after a lecture, to the teacher only. The downloads hold aggregated
+numbers of the class (CSV, JSON) and the charts (PNG); nothing per student.
+"""
+
+import time
+
+import plotly.graph_objects as go
+import streamlit as st
+
+from fer.aggregate import PRESENCE_RATE_DEFINITION
+from fer.data import EMOTIONS
+from fer.report import session_report
+from ui.charts import COLORS, timeline_figure
+from ui.common import config, link, query_param, store
+from ui.teacher import teacher_gate
+
+st.title("Session report")
+room = teacher_gate()
+cfg = config()
+report = session_report(store(), room.code, cfg.report_window_s, time.time())
+
+minutes = report.duration_s / 60
+state = "ended" if room.closed_at is not None else "still running"
+st.markdown(
+    f"**{room.lecture}**, room {room.code}: {minutes:.0f} min, {report.students} student(s) joined, lecture {state}."
+)
+if room.closed_at is None:
+    link("dashboard", "Back to the live dashboard", icon="📊", room=room.code, key=query_param("key"))
+
+if report.shares is None:
+    st.info("No face was seen during this lecture, so there is no mood to report.")
+else:
+    st.markdown("##### Mood over time")
+    st.plotly_chart(timeline_figure(report.windows, report.moments, room.created_at), width="stretch")
+    shares, presence = st.columns(2)
+    with shares:
+        st.markdown("##### Share of each expression over the lecture")
+        fig = go.Figure(go.Bar(x=list(EMOTIONS), y=[100 * s for s in report.shares], marker_color=COLORS))
+        fig.update_layout(height=280, margin=dict(l=10, r=10, t=10, b=10), yaxis_title="%")
+        st.plotly_chart(fig, width="stretch")
+    with presence:
+        st.markdown("##### Engagement (presence) over time")
+        rows = report.to_rows()
+        fig = go.Figure(go.Scatter(x=[r["end_s"] / 60 for r in rows], y=[r["presence_rate"] for r in rows], mode="lines+markers"))
+        fig.update_layout(height=280, margin=dict(l=10, r=10, t=10, b=10), xaxis_title="minutes", yaxis=dict(range=[0, 1.05], title="presence rate"))
+        st.plotly_chart(fig, width="stretch")
+        st.caption(PRESENCE_RATE_DEFINITION)
+
+st.markdown("##### Marked moments")
+if report.moments:
+    st.table([{"minute": f"{(m.time - room.created_at) / 60:.1f}", "moment": m.label} for m in report.moments])
+else:
+    st.caption("No moment was marked.")
+
+st.markdown("##### Downloads")
+stem = f"classmood-{room.code}"
+csv_col, json_col, png_col = st.columns(3)
+csv_col.download_button("Timeline (CSV)", report.to_csv(), f"{stem}.csv", "text/csv")
+json_col.download_button("Report (JSON)", report.to_json(), f"{stem}.json", "application/json")
+png_col.download_button("Charts (PNG)", report.to_png(), f"{stem}.png", "image/png")

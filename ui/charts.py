@@ -1,0 +1,81 @@
+"""Plotly figures of the aggregated numbers; no Streamlit here, so they are easy to test.
+
+Colours follow ``fer.annotate.COLORS_BGR`` so an emotion has one colour everywhere: the
+student's video overlay, the live charts and the PNG report.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Sequence
+
+import plotly.graph_objects as go
+
+from fer.aggregate import ClassSnapshot, Moment, MoodWindow
+from fer.annotate import COLORS_BGR
+from fer.data import EMOTIONS
+
+COLORS = [f"rgb({r},{g},{b})" for b, g, r in COLORS_BGR]
+_SYMBOL = {None: "·", "angry": "A", "disgust": "D", "fear": "F", "happy": "H", "sad": "S", "surprise": "U", "neutral": "N"}
+
+
+def distribution_figure(snapshot: ClassSnapshot) -> go.Figure:
+    """Bars of the mean probability of each expression over the students present."""
+    shares = snapshot.distribution or (0.0,) * len(EMOTIONS)
+    fig = go.Figure(
+        go.Bar(
+            x=list(EMOTIONS),
+            y=[100 * s for s in shares],
+            marker_color=COLORS,
+            text=[f"{100 * s:.0f} %" for s in shares],
+            textposition="outside",
+            customdata=list(snapshot.label_counts),
+            hovertemplate="%{x}: %{y:.0f} %, most likely for %{customdata} student(s)<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        height=300,
+        margin=dict(l=10, r=10, t=10, b=10),
+        yaxis=dict(title="% of present students' mood", range=[0, 105]),
+        showlegend=False,
+    )
+    return fig
+
+
+def timeline_figure(windows: Sequence[MoodWindow], moments: Sequence[Moment], start: float) -> go.Figure:
+    """Stacked areas of the class mood per time bucket, marked moments as vertical lines.
+
+    Buckets without any face are left as gaps (not zeros), so an empty room does not look calm.
+    """
+    x = [datetime.fromtimestamp((w.start + w.end) / 2) for w in windows]
+    fig = go.Figure()
+    for i, name in enumerate(EMOTIONS):
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=[None if w.shares is None else 100 * w.shares[i] for w in windows],
+                name=name,
+                mode="lines",
+                stackgroup="mood",
+                line=dict(width=0.5, color=COLORS[i]),
+                connectgaps=False,
+            )
+        )
+    for m in moments:
+        t = datetime.fromtimestamp(m.time)
+        fig.add_shape(type="line", x0=t, x1=t, y0=0, y1=1, yref="paper", line=dict(color="crimson", dash="dash"))
+        fig.add_annotation(x=t, y=1, yref="paper", text=m.label, showarrow=False, yanchor="bottom", font=dict(color="crimson"))
+    fig.update_layout(
+        height=300,
+        margin=dict(l=10, r=10, t=20, b=10),
+        yaxis=dict(title="% of class mood", range=[0, 100]),
+        legend=dict(orientation="h", y=-0.2),
+    )
+    return fig
+
+
+def trend_text(trend: Sequence[str | None]) -> str:
+    """A student's recent expressions as a compact strip (oldest first), e.g. ``NNHH·H``."""
+    if not trend:
+        return "no samples yet"
+    return "trend: " + "".join(_SYMBOL.get(label, "?") for label in trend)

@@ -1,0 +1,126 @@
+"""What every page needs: the configuration, the store, the analyser, links and the key check.
+
+Heavy or shared resources are created once per process with ``st.cache_resource`` here, in
+the UI layer, around the library's own constructors; the library never imports Streamlit.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+import streamlit as st
+
+from fer.config import AppConfig, ConfigError
+from fer.store import Store, open_store
+
+ROOT = Path(__file__).resolve().parent.parent
+
+#: url_path of each page, as registered in streamlit_app.py; links are built from these.
+PAGES = {
+    "start": "pages/start.py",
+    "join": "pages/join.py",
+    "dashboard": "pages/dashboard.py",
+    "report": "pages/report.py",
+    "analyse": "pages/analyse.py",
+    "model": "pages/model.py",
+}
+
+
+def _secrets() -> dict:
+    try:
+        return dict(st.secrets)
+    except Exception:  # no secrets.toml is the normal case
+        return {}
+
+
+@st.cache_resource(show_spinner=False)
+def _config(fingerprint: tuple) -> AppConfig:
+    return AppConfig.from_env(os.environ, _secrets())
+
+
+def config() -> AppConfig:
+    """The app's settings; a malformed setting stops the page with the variable's name."""
+    fingerprint = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("CLASSMOOD_") or k == "REDIS_URL"))
+    try:
+        return _config(fingerprint)
+    except ConfigError as error:
+        st.error(f"ClassMood is misconfigured: {error}")
+        st.stop()
+
+
+@st.cache_resource(show_spinner=False)
+def _store(data_dir: str, redis_url: str | None) -> Store:
+    return open_store(config())
+
+
+def store() -> Store:
+    """The process-wide store (one SQLite connection per thread inside it)."""
+    cfg = config()
+    try:
+        return _store(str(cfg.data_dir), cfg.redis_url)
+    except Exception as error:  # StorageUnavailableError and the like: nothing works without it
+        st.error(f"The ClassMood database cannot be opened: {error}")
+        st.stop()
+
+
+@st.cache_resource(show_spinner="Loading the emotion model (once per server)…")
+def warm_model(model_path: str, detector: str) -> str:
+    """Load the model and detector once per process so the first student does not wait.
+
+    The library caches them too (``fer.resources``); this wrapper only makes the first load
+    happen at a moment the page can show a spinner, and surfaces a missing model early.
+    """
+    from fer.pipeline import FrameAnalyzer
+
+    FrameAnalyzer(model_path=model_path, detector=detector).load()
+    return model_path
+
+
+def new_analyzer():
+    """A fresh analyser for one stream (tracking state is per stream; the model is shared)."""
+    from fer.pipeline import FrameAnalyzer
+
+    from fer.errors import FerError
+
+    cfg = config()
+    try:
+        warm_model(str(cfg.model_path), cfg.detector)
+    except FerError as error:
+        st.error(f"The emotion model cannot be loaded, so nothing can be analysed: {error}")
+        st.stop()
+    return FrameAnalyzer(model_path=cfg.model_path, detector=cfg.detector)
+
+
+def page_url(page: str, **params: str) -> str:
+    """An absolute link to one of our pages when the browser's URL is known, else relative.
+
+    Join links are read aloud, pasted into chats and opened on other devices, so they must
+    carry the host the teacher is using.
+    """
+    path = "/" + page
+    query = urlencode(params)
+    try:
+        current = st.context.url
+    except Exception:
+        current = None
+    if current:
+        parts = urlsplit(current)
+        base = parts.path.rsplit("/", 1)[0] if parts.path.rsplit("/", 1)[-1] in PAGES else parts.path.rstrip("/")
+        return urlunsplit((parts.scheme, parts.netloc, base + path, query, ""))
+    return f"{path}?{query}" if query else path
+
+
+def link(page: str, label: str, icon: str | None = None, **params: str) -> None:
+    """A link to one of our pages that keeps the session (st.page_link), or a plain link
+    when the page runs on its own (tests, or a page opened outside the navigation)."""
+    try:
+        st.page_link(PAGES[page], label=label, icon=icon, query_params=params or None)
+    except Exception:
+        st.markdown(f"[{label}]({page_url(page, **params)})")
+
+
+def query_param(name: str) -> str:
+    value = st.query_params.get(name, "")
+    return value if isinstance(value, str) else ""
