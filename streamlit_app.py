@@ -1,15 +1,16 @@
-"""ClassMood: the entry point. Registers the pages and shows the landing page.
+"""ClassMood: the entry point and landing page.
 
 Run with ``streamlit run streamlit_app.py``. Each page lives in ``pages/`` and only
 lays out what the ``fer`` library computes; the order and the short URLs
-(``/join?room=...``) are set here. Each file is named after its URL path, so the page Streamlit
-finds by itself in ``pages/`` on a direct link (a student's join link) is the same page that
-``st.navigation`` registers.
+(``/join?room=...``) come from the file names: Streamlit's ``pages/`` folder gives each page
+its own URL, so a student's join link opens the join page directly.
 """
 
 from pathlib import Path
 
 import streamlit as st
+
+from ui.common import PAGES
 
 ROOT = Path(__file__).resolve().parent
 MODEL_CARD = ROOT / "models" / "model_card.md"
@@ -61,14 +62,4 @@ def landing() -> None:
 
 
 st.set_page_config(page_title="ClassMood", page_icon="🙂", layout="wide")
-
-PAGES = {
-    "home": st.Page(landing, title="ClassMood", icon="🙂", default=True),
-    "start": st.Page("pages/start.py", title="Start a class", icon="🧑‍🏫", url_path="start"),
-    "join": st.Page("pages/join.py", title="Join a class", icon="🎓", url_path="join"),
-    "dashboard": st.Page("pages/dashboard.py", title="Teacher dashboard", icon="📊", url_path="dashboard"),
-    "report": st.Page("pages/report.py", title="Session report", icon="🧾", url_path="report"),
-    "analyse": st.Page("pages/analyse.py", title="Analyse media", icon="🖼️", url_path="analyse"),
-    "model": st.Page("pages/model.py", title="About the model", icon="🧠", url_path="model"),
-}
-st.navigation(list(PAGES.values())).run()
+landing()

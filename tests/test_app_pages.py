@@ -54,7 +54,7 @@ def test_landing_page_offers_start_and_join():
 
 
 def test_starting_a_class_gives_a_room_code_a_join_link_and_a_working_teacher_key(app_env):
-    at = page("start.py").run()
+    at = page("1_start.py").run()
     at.text_input[0].input("Linear algebra")
     at.button[0].click().run()
     assert not at.exception
@@ -67,7 +67,7 @@ def test_starting_a_class_gives_a_room_code_a_join_link_and_a_working_teacher_ke
 
 
 def test_an_unknown_room_code_is_refused_with_a_clear_message(app_env):
-    at = page("join.py", room="ZZZZ-ZZZZ").run()
+    at = page("2_join.py", room="ZZZZ-ZZZZ").run()
     at.text_input[1].input("Ann")
     at.button[0].click().run()
     assert "there is no room ZZZZ-ZZZZ" in all_text(at)
@@ -77,7 +77,7 @@ def test_an_unknown_room_code_is_refused_with_a_clear_message(app_env):
 def test_a_closed_room_is_refused_with_a_clear_message(app_env):
     code, _ = app_env.create_room("Over")
     app_env.close_room(code)
-    at = page("join.py", room=code).run()
+    at = page("2_join.py", room=code).run()
     at.text_input[1].input("Ann")
     at.button[0].click().run()
     assert "has ended" in all_text(at)
@@ -97,7 +97,7 @@ def fake_camera(monkeypatch):
 
 def test_the_camera_starts_only_after_consent_and_processes_frames(app_env, fake_camera):
     code, _ = app_env.create_room("Biology")
-    at = page("join.py", room=code).run()
+    at = page("2_join.py", room=code).run()
     at.text_input[1].input("Ann")
     at.button[0].click().run()
     text = all_text(at)
@@ -128,7 +128,7 @@ def test_the_camera_starts_only_after_consent_and_processes_frames(app_env, fake
 def test_leaving_marks_the_student_as_left(app_env, fake_camera):
     code, _ = app_env.create_room("Biology")
     student = app_env.join(code, "Bo")
-    at = page("join.py", room=code, student=student.id).run()  # a reload resumes
+    at = page("2_join.py", room=code, student=student.id).run()  # a reload resumes
     assert fake_camera
     next(b for b in at.button if b.label == "Leave the class").click().run()
     assert app_env.get_student(student.id).left_at is not None
@@ -138,14 +138,14 @@ def test_leaving_marks_the_student_as_left(app_env, fake_camera):
 def test_the_dashboard_refuses_a_wrong_teacher_key(app_env):
     code, key = app_env.create_room("Physics")
     wrong = "ABCD-EFGH-JKLM-NPQR" if key != "ABCD-EFGH-JKLM-NPQR" else "BBCD-EFGH-JKLM-NPQR"
-    at = page("dashboard.py", room=code, key=wrong).run()
+    at = page("3_dashboard.py", room=code, key=wrong).run()
     assert "does not open that room" in all_text(at)
     assert not at.metric and "Physics" not in all_text(at)
 
 
 def test_the_dashboard_without_a_key_asks_for_one(app_env):
     code, _ = app_env.create_room("Physics")
-    at = page("dashboard.py", room=code).run()
+    at = page("3_dashboard.py", room=code).run()
     assert [t.label for t in at.text_input] == ["Room code", "Teacher key"]
     assert not at.metric
 
@@ -163,7 +163,7 @@ def write_class(store, code: str) -> None:
 def test_the_dashboard_shows_the_class_numbers_written_to_the_store(app_env):
     code, key = app_env.create_room("Physics")
     write_class(app_env, code)
-    at = page("dashboard.py", room=code, key=key).run()
+    at = page("3_dashboard.py", room=code, key=key).run()
     assert not at.exception
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Students joined"] == "3"
@@ -179,7 +179,7 @@ def test_the_dashboard_shows_the_class_numbers_written_to_the_store(app_env):
 
 def test_marking_a_moment_stores_it_for_the_timeline(app_env):
     code, key = app_env.create_room("Physics")
-    at = page("dashboard.py", room=code, key=key).run()
+    at = page("3_dashboard.py", room=code, key=key).run()
     at.text_input[0].input("quiz starts")
     next(b for b in at.button if b.label == "Mark it now").click().run()
     assert [m.label for m in app_env.moments(code)] == ["quiz starts"]
@@ -187,7 +187,7 @@ def test_marking_a_moment_stores_it_for_the_timeline(app_env):
 
 def test_ending_the_lecture_closes_the_room(app_env):
     code, key = app_env.create_room("Physics")
-    at = page("dashboard.py", room=code, key=key).run()
+    at = page("3_dashboard.py", room=code, key=key).run()
     next(b for b in at.button if b.label == "End the lecture").click().run()
     assert not app_env.get_room(code).is_open
     assert "This lecture has ended" in all_text(at)
@@ -197,7 +197,7 @@ def test_the_report_offers_csv_json_and_png_downloads(app_env):
     code, key = app_env.create_room("Physics")
     write_class(app_env, code)
     app_env.add_moment(code, "quiz starts")
-    at = page("report.py", room=code, key=key).run()
+    at = page("4_report.py", room=code, key=key).run()
     assert not at.exception
     assert [b.label for b in at.download_button] == ["Timeline (CSV)", "Report (JSON)", "Charts (PNG)"]
     assert "quiz starts" in str(at.table[0].value)
@@ -205,7 +205,7 @@ def test_the_report_offers_csv_json_and_png_downloads(app_env):
 
 def test_the_report_refuses_a_wrong_teacher_key(app_env):
     code, _ = app_env.create_room("Physics")
-    at = page("report.py", room=code, key="ABCD-EFGH-JKLM-NPQX").run()
+    at = page("4_report.py", room=code, key="ABCD-EFGH-JKLM-NPQX").run()
     assert not at.download_button
 
 
@@ -213,7 +213,7 @@ def test_analysing_an_uploaded_photo_shows_the_annotated_image_and_a_face_table(
     import cv2
 
     frame, _ = astronaut
-    at = page("analyse.py").run()
+    at = page("5_analyse.py").run()
     at.file_uploader[0].upload("astronaut.png", cv2.imencode(".png", frame)[1].tobytes(), "image/png").run()
     assert not at.exception and not at.error
     assert at.get("imgs") or at.get("image")
@@ -221,13 +221,13 @@ def test_analysing_an_uploaded_photo_shows_the_annotated_image_and_a_face_table(
 
 
 def test_an_unreadable_upload_gets_a_clear_message(app_env):
-    at = page("analyse.py").run()
+    at = page("5_analyse.py").run()
     at.file_uploader[0].upload("notes.txt", b"hello, not a picture", "text/plain").run()
     assert "Cannot analyse this file" in all_text(at)
 
 
 def test_the_model_page_says_so_when_the_model_card_is_missing(app_env):
-    at = page("model.py").run()
+    at = page("6_model.py").run()
     assert not at.exception
     card = ROOT / "models" / "model_card.md"
     assert card.exists() or "model card" in all_text(at)

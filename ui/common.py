@@ -17,14 +17,14 @@ from fer.store import Store, open_store
 
 ROOT = Path(__file__).resolve().parent.parent
 
-#: url_path of each page, as registered in streamlit_app.py; links are built from these.
+#: Each page by its URL path (the file name without its order prefix); links are built from these.
 PAGES = {
-    "start": "pages/start.py",
-    "join": "pages/join.py",
-    "dashboard": "pages/dashboard.py",
-    "report": "pages/report.py",
-    "analyse": "pages/analyse.py",
-    "model": "pages/model.py",
+    "start": "pages/1_start.py",
+    "join": "pages/2_join.py",
+    "dashboard": "pages/3_dashboard.py",
+    "report": "pages/4_report.py",
+    "analyse": "pages/5_analyse.py",
+    "model": "pages/6_model.py",
 }
 
 
