@@ -16,7 +16,7 @@ ACCURACY_FLOOR = 0.60
 def shipped():
     if not DEFAULT_MODEL_PATH.exists():
         pytest.fail(f"{DEFAULT_MODEL_PATH} is missing: the repository must ship the trained model")
-    return load_model(DEFAULT_MODEL)
+    return load_model(DEFAULT_MODEL_PATH)
 
 
 def test_shipped_model_honours_the_contract(shipped):
