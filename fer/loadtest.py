@@ -1,0 +1,261 @@
+"""Load test of the live path: N concurrent students on one process, as the web app runs them.
+
+    python -m fer.loadtest --students 1,5,10 --seconds 20
+
+Why: the web app serves every student's camera from one process, each through its own
+:class:`fer.live.StudentStream` (newest frame only, analysis at ``analysis_fps`` on a
+worker thread, one sample a ``sample_interval_s`` to the store). Whether a server keeps up
+with a class depends on how those workers share the CPU, the GIL and the SQLite writer, which
+no single-frame benchmark (:mod:`fer.bench`) shows. This drives exactly that code with
+N simulated students and prints, per N, a markdown row: analysis latency, analysed frames
+per second per student, the share of input frames not analysed, samples stored per student
+per second (read back from the store), process CPU and resident memory.
+
+Each student is a feeder thread calling ``stream.process(frame)`` at 15 fps, as the webrtc
+callback would (without the video decode/encode, which the browser connection adds), with
+640x480 frames of one real FER-2013 face on a photo (:mod:`fer.scenes`), a few precomposed
+frames cycled. Analyzer, detector, model and rates come from :class:`fer.config.AppConfig`
+defaults; the store is a fresh SQLite file in a temporary data directory, deleted after
+each N. Nothing else is written to disk. Latency is the time of the ``analyze`` call
+(StudentStream has no hook, so the callable passed in is wrapped); the worker calls it right
+after taking the frame, so this is the time from a frame being taken to its result.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+
+from fer.config import AppConfig
+from fer.live import StudentStream
+from fer.pipeline import FrameAnalyzer
+from fer.records import FrameResult
+from fer.store import open_store
+
+INPUT_FPS = 15.0
+
+
+@dataclass(frozen=True)
+class LoadRow:
+    """The figures of one run with ``students`` concurrent streams."""
+
+    students: int
+    seconds: float
+    latency_p50_ms: float
+    latency_p95_ms: float
+    analysed_fps_mean: float
+    analysed_fps_min: float
+    frames_in: int
+    frames_analysed: int
+    dropped_share: float  # input frames not analysed / input frames
+    samples_per_student_s: float  # mean over students, read back from the store
+    samples_min: int  # fewest samples stored for one student
+    cpu_percent: float  # process CPU time / wall time (100 = one core)
+    rss_mb: float
+    errors: int
+
+    def markdown(self) -> str:
+        return (
+            f"| {self.students} | {self.latency_p50_ms:.1f} | {self.latency_p95_ms:.1f} | "
+            f"{self.analysed_fps_mean:.2f} | {self.analysed_fps_min:.2f} | {self.dropped_share:.1%} | "
+            f"{self.samples_per_student_s:.2f} | {self.cpu_percent:.0f} | {self.rss_mb:.0f} | {self.errors} |"
+        )
+
+
+HEADER = (
+    "| students | analyse p50 ms | analyse p95 ms | analysed fps/student (mean) | (min) | "
+    "input frames dropped | samples/student/s | CPU % | RSS MB | errors |\n"
+    "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+)
+
+
+def rss_mb() -> float:
+    """Resident memory of this process (VmRSS of /proc/self/status), in MB; NaN elsewhere."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+def _cpu_seconds() -> float:
+    try:
+        import psutil  # type: ignore[import-not-found]
+
+        times = psutil.Process().cpu_times()
+        return times.user + times.system
+    except ImportError:
+        times = os.times()
+        return times.user + times.system
+
+
+def make_frames(count: int = 4, seed: int = 0) -> list[np.ndarray]:
+    """``count`` 640x480 frames, each with one real FER-2013 face on a photo."""
+    from fer.scenes import compose, fer_faces
+
+    faces = fer_faces()
+    if faces is None:
+        raise RuntimeError("FER-2013 not found: set FER2013_PATH or put fer2013.zip in ../shared/datasets")
+    rng = np.random.default_rng(seed)
+    return [compose(faces.images, faces.labels, 1, rng, size=(640, 480), face_px=(80, 120)).frame for _ in range(count)]
+
+
+def _timed(analyze: Callable[[np.ndarray, float], FrameResult], out: list[float]):
+    def wrapper(frame: np.ndarray, timestamp: float) -> FrameResult:
+        start = time.perf_counter()
+        try:
+            return analyze(frame, timestamp)
+        finally:
+            out.append(time.perf_counter() - start)  # list.append is atomic under the GIL
+
+    return wrapper
+
+
+def run_load(
+    students: int,
+    seconds: float,
+    frames: Sequence[np.ndarray] | None = None,
+    config: AppConfig | None = None,
+    input_fps: float = INPUT_FPS,
+) -> LoadRow:
+    """Drive ``students`` concurrent StudentStreams for ``seconds``; returns their figures."""
+    frames = list(frames) if frames is not None else make_frames()
+    base = config or AppConfig()
+    with tempfile.TemporaryDirectory(prefix="classmood-load-") as data_dir:
+        cfg = dataclasses.replace(base, data_dir=data_dir, redis_url=None)
+        # Load the model once up front, as the app's warm_model does, so start-up is not timed.
+        FrameAnalyzer(model_path=cfg.model_path, detector=cfg.detector).load()
+        store = open_store(cfg)
+        streams: list[StudentStream] = []
+        code = ""
+        wall_start = wall_end = time.time()
+        try:
+            code, _key = store.create_room("load test")
+            latencies: list[list[float]] = []
+            for i in range(students):
+                student = store.join(code, f"student {i + 1}")
+                times: list[float] = []
+                latencies.append(times)
+                analyzer = FrameAnalyzer(model_path=cfg.model_path, detector=cfg.detector)
+                streams.append(
+                    StudentStream(
+                        room=student.room,
+                        student_id=student.id,
+                        analyze=_timed(analyzer.analyze, times),
+                        sink=store.record_sample,
+                        analysis_fps=cfg.analysis_fps,
+                        sample_interval_s=cfg.sample_interval_s,
+                    )
+                )
+
+            stop = threading.Event()
+            period = 1.0 / input_fps
+
+            def feed(index: int, stream: StudentStream) -> None:
+                next_at = time.monotonic()
+                n = index  # students start at different frames
+                while not stop.is_set():
+                    if not stream.running:
+                        stream.start()
+                    # A fresh array per frame, as the video decoder hands over.
+                    stream.process(frames[n % len(frames)].copy())
+                    n += 1
+                    next_at += period
+                    delay = next_at - time.monotonic()
+                    if delay > 0:
+                        stop.wait(delay)
+                    else:
+                        next_at = time.monotonic()  # fell behind: do not burst to catch up
+
+            feeders = [
+                threading.Thread(target=feed, args=(i, s), name=f"feeder-{i}", daemon=True)
+                for i, s in enumerate(streams)
+            ]
+            wall_start, cpu_start = time.time(), _cpu_seconds()
+            mono_start = time.monotonic()
+            for thread in feeders:
+                thread.start()
+            time.sleep(seconds)
+            stop.set()
+            for thread in feeders:
+                thread.join(timeout=5)
+            elapsed = time.monotonic() - mono_start
+            cpu = _cpu_seconds() - cpu_start
+            wall_end = time.time()
+            memory = rss_mb()
+            statuses = [s.status() for s in streams]
+        finally:
+            for stream in streams:
+                stream.stop(mark_absent=True)
+            stored: list[int] = []
+            try:
+                if code:
+                    for stream in streams:
+                        # Only samples of the run itself, not the "camera off" one stop() sends.
+                        samples = store.samples(code, start=wall_start, end=wall_end, student_id=stream.student_id)
+                        stored.append(len(samples))
+            finally:
+                store.close()
+
+    all_latencies = np.array([t for times in latencies for t in times]) * 1000
+    analysed = [st.frames_analysed for st in statuses]
+    frames_in = sum(st.frames_in for st in statuses)
+    fps = [a / elapsed for a in analysed]
+    return LoadRow(
+        students=students,
+        seconds=elapsed,
+        latency_p50_ms=float(np.percentile(all_latencies, 50)) if all_latencies.size else float("nan"),
+        latency_p95_ms=float(np.percentile(all_latencies, 95)) if all_latencies.size else float("nan"),
+        analysed_fps_mean=float(np.mean(fps)),
+        analysed_fps_min=float(np.min(fps)),
+        frames_in=frames_in,
+        frames_analysed=sum(analysed),
+        dropped_share=1.0 - sum(analysed) / frames_in if frames_in else float("nan"),
+        samples_per_student_s=float(np.mean(stored)) / elapsed,
+        samples_min=int(min(stored)),
+        cpu_percent=100.0 * cpu / elapsed,
+        rss_mb=memory,
+        errors=sum(st.errors for st in statuses),
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--students", default="1,5,10", help="comma-separated numbers of concurrent students")
+    parser.add_argument("--seconds", type=float, default=20.0, help="duration of each run")
+    args = parser.parse_args(argv)
+    counts = [int(n) for n in args.students.split(",") if n.strip()]
+    cfg = AppConfig()
+    frames = make_frames()
+    print(f"# ClassMood load test: {' '.join(['python -m fer.loadtest', *sys.argv[1:]])}")
+    print(
+        f"CPUs: {os.cpu_count()}; input {INPUT_FPS:g} fps of 640x480 frames, 1 real FER-2013 face each; "
+        f"analysis_fps {cfg.analysis_fps:g}, sample_interval_s {cfg.sample_interval_s:g}, detector {cfg.detector}, "
+        f"model {cfg.model_path.name}; SQLite store; {args.seconds:g} s per run."
+    )
+    print(
+        "Latency = time of the analyze() call (StudentStream has no hook; the callable passed in is wrapped), "
+        "i.e. from the worker taking a frame to its result. CPU % = process CPU time / wall time "
+        "(100 = one core). Dropped = input frames not analysed.\n"
+    )
+    print(HEADER, flush=True)
+    for n in counts:
+        row = run_load(n, args.seconds, frames=frames, config=cfg)
+        print(row.markdown(), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
