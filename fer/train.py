@@ -88,8 +88,13 @@ def save_uncompiled(model, spec: ModelSpec, path: Path, temperature: float = 1.0
     os.replace(tmp, path)
 
 
+def _from_saved(cls, saved: dict):
+    """Rebuild a spec dataclass from its JSON form, where tuples came back as lists."""
+    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in saved.items()})
+
+
 def _spec(config: TrainConfig) -> ModelSpec:
-    return ModelSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in config.model.items()})
+    return _from_saved(ModelSpec, config.model)
 
 
 def plot_history(history: list[dict], path: Path) -> None:
@@ -169,7 +174,7 @@ def train(config: TrainConfig, resume: bool = False, verbose: int = 1) -> Path:
 
     keras.utils.set_random_seed(config.seed)
     spec = _spec(config)
-    aug = AugmentSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in config.augment.items()})
+    aug = _from_saved(AugmentSpec, config.augment)
     if resume:
         model = keras.models.load_model(out / CHECKPOINT)
     else:
