@@ -81,6 +81,15 @@ class AppConfig:
     #: Face detector name handed to ``fer.detect`` (``CLASSMOOD_DETECTOR``); unknown names
     #: are reported there, where the list of detectors lives.
     detector: str = "haar"
+    #: Run the face detector on every n-th analysed frame of a student and follow the
+    #: tracked faces in between (``CLASSMOOD_DETECT_EVERY``; 1 = detect on every frame).
+    #: Detection is most of an analysis's cost and a student at a webcam barely moves in
+    #: the second between detections, so 3 serves about twice as many students per core.
+    detect_every: int = 3
+    #: Analyses that may run at once in this process (``CLASSMOOD_ANALYSIS_SLOTS``; 0 = one
+    #: per CPU core). More students than that wait their turn in a fair queue
+    #: (:mod:`fer.governor`) instead of slowing every analysis down.
+    analysis_slots: int = 0
     #: Trained emotion model (``CLASSMOOD_MODEL_PATH``).
     model_path: Path = REPO_ROOT / "models" / "emotion_cnn.keras"
     #: Folder of the SQLite database (``CLASSMOOD_DATA_DIR``); created when missing.
@@ -138,10 +147,19 @@ class AppConfig:
         _check(160 <= self.camera_width <= 1920, "camera_width", "must be in [160, 1920]", self.camera_width)
         _check(1 <= self.camera_fps <= 60, "camera_fps", "must be in [1, 60]", self.camera_fps)
         _check(self.trend_points >= 1, "trend_points", "must be >= 1", self.trend_points)
+        _check(1 <= self.detect_every <= 30, "detect_every", "must be in [1, 30]", self.detect_every)
+        _check(0 <= self.analysis_slots <= 256, "analysis_slots", "must be in [0, 256]", self.analysis_slots)
 
     @property
     def db_path(self) -> Path:
         return self.data_dir / DB_FILENAME
+
+    def analyzer_options(self):
+        """The :class:`fer.pipeline.AnalyzerOptions` of a student's stream (one place for the
+        app, the load test and any other caller that must behave like the app)."""
+        from fer.pipeline import AnalyzerOptions
+
+        return AnalyzerOptions(model_path=self.model_path, detector=self.detector, detect_every=self.detect_every)
 
     def rtc_configuration(self) -> dict[str, Any]:
         """The ``rtc_configuration`` argument of ``webrtc_streamer``."""
@@ -269,6 +287,8 @@ def _ice_servers(raw: Any, var: str) -> tuple[Mapping[str, Any], ...]:
 _APP_VARS: dict[str, tuple[str, Callable[[Any, str], Any]]] = {
     "analysis_fps": ("CLASSMOOD_ANALYSIS_FPS", _number),
     "detector": ("CLASSMOOD_DETECTOR", _text),
+    "detect_every": ("CLASSMOOD_DETECT_EVERY", _integer),
+    "analysis_slots": ("CLASSMOOD_ANALYSIS_SLOTS", _integer),
     "model_path": ("CLASSMOOD_MODEL_PATH", _path),
     "data_dir": ("CLASSMOOD_DATA_DIR", _path),
     "ice_servers": ("CLASSMOOD_ICE_SERVERS", _ice_servers_var),

@@ -30,6 +30,7 @@ import numpy as np
 
 from fer.aggregate import StudentSample
 from fer.errors import FerError
+from fer.governor import AnalysisGate
 from fer.records import Face, FrameResult
 from fer.rooms import RoomClosedError, StudentLeftError, UnknownRoomError, UnknownStudentError
 
@@ -95,6 +96,8 @@ class StudentStream:
     :func:`fer.annotate.annotate`). ``clock`` is monotonic seconds (rate limiting,
     staleness), ``wall_clock`` Unix seconds (sample times, which the store compares across
     processes). ``stall_after_s``: no frame for this long turns a live stream STALLED.
+    ``gate``: the process's :class:`fer.governor.AnalysisGate`, shared by all streams, so an
+    overloaded server lowers everyone's analysis rate equally instead of lagging.
     """
 
     def __init__(
@@ -109,6 +112,7 @@ class StudentStream:
         draw: Callable[[np.ndarray, Sequence[Face]], np.ndarray] | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
+        gate: AnalysisGate | None = None,
     ) -> None:
         if analysis_fps <= 0 or sample_interval_s <= 0:
             raise ValueError("analysis_fps and sample_interval_s must be > 0")
@@ -124,6 +128,7 @@ class StudentStream:
         self._draw = draw
         self._clock = clock
         self._wall = wall_clock
+        self._gate = gate
 
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
@@ -176,6 +181,22 @@ class StudentStream:
         The background thread calls this in a loop; tests call it directly.
         """
         now = self._clock()
+        with self._lock:
+            due = self._pending is not None and now >= self._next_analysis and not self._ended
+        turn = False
+        if due and self._gate is not None:
+            # Wait for a CPU slot before taking the frame, so the newest frame is analysed.
+            turn = self._gate.acquire(cancelled=lambda: self._stopped)
+            if not turn:
+                return False
+            now = self._clock()
+        try:
+            return self._analyse_pending(now)
+        finally:
+            if turn:
+                self._gate.release()
+
+    def _analyse_pending(self, now: float) -> bool:
         with self._lock:
             frame = None
             if self._pending is not None and now >= self._next_analysis and not self._ended:

@@ -1,6 +1,7 @@
 """Load test of the live path: N concurrent students on one process, as the web app runs them.
 
-    python -m fer.loadtest --students 1,5,10 --seconds 20
+    python -m fer.loadtest --students 1,5,10,20,30 --seconds 20
+    python -m fer.loadtest --students 30 --seconds 600 --soak      # the 10-minute soak
 
 Why: the web app serves every student's camera from one process, each through its own
 :class:`fer.live.StudentStream` (newest frame only, analysis at ``analysis_fps`` on a
@@ -37,6 +38,7 @@ import numpy as np
 
 from fer.config import AppConfig
 from fer.live import StudentStream
+from fer.governor import AnalysisGate
 from fer.pipeline import FrameAnalyzer
 from fer.records import FrameResult
 from fer.store import open_store
@@ -62,20 +64,50 @@ class LoadRow:
     cpu_percent: float  # process CPU time / wall time (100 = one core)
     rss_mb: float
     errors: int
+    slot_wait_ms: float = 0.0  # mean wait for a CPU slot (fer.governor) before an analysis
+    rss_series: tuple[tuple[float, float], ...] = ()  # (seconds into the run, RSS MB) every few seconds
+    images_written: tuple[str, ...] = ()  # image/video files that appeared during the run (must stay empty)
 
     def markdown(self) -> str:
         return (
-            f"| {self.students} | {self.latency_p50_ms:.1f} | {self.latency_p95_ms:.1f} | "
+            f"| {self.students} | {self.latency_p50_ms:.1f} | {self.latency_p95_ms:.1f} | {self.slot_wait_ms:.1f} | "
             f"{self.analysed_fps_mean:.2f} | {self.analysed_fps_min:.2f} | {self.dropped_share:.1%} | "
             f"{self.samples_per_student_s:.2f} | {self.cpu_percent:.0f} | {self.rss_mb:.0f} | {self.errors} |"
         )
 
+    def memory_growth(self, warmup_s: float) -> float | None:
+        """Relative RSS growth from the first reading after ``warmup_s`` to the last one."""
+        after = [mb for t, mb in self.rss_series if t >= warmup_s]
+        if len(after) < 2:
+            return None
+        return after[-1] / after[0] - 1.0
+
 
 HEADER = (
-    "| students | analyse p50 ms | analyse p95 ms | analysed fps/student (mean) | (min) | "
+    "| students | analyse p50 ms | analyse p95 ms | slot wait ms | analysed fps/student (mean) | (min) | "
     "input frames dropped | samples/student/s | CPU % | RSS MB | errors |\n"
-    "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 )
+
+#: Suffixes of files that would mean a frame or a face left memory.
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff", ".npy", ".mp4", ".webm", ".y4m"}
+
+
+def image_files(roots: Sequence[str | os.PathLike], since: float) -> list[str]:
+    """Image or video files under ``roots`` modified after ``since`` (Unix seconds)."""
+    found = []
+    for root in roots:
+        for folder, dirs, files in os.walk(root):
+            dirs[:] = [d for d in dirs if not d.startswith(".venv") and d != ".git"]
+            for name in files:
+                if os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES:
+                    path = os.path.join(folder, name)
+                    try:
+                        if os.path.getmtime(path) >= since:
+                            found.append(path)
+                    except OSError:
+                        pass
+    return found
 
 
 def rss_mb() -> float:
@@ -129,6 +161,8 @@ def run_load(
     frames: Sequence[np.ndarray] | None = None,
     config: AppConfig | None = None,
     input_fps: float = INPUT_FPS,
+    progress: Callable[[float, float], None] | None = None,
+    watch_dirs: Sequence[str | os.PathLike] = (),
 ) -> LoadRow:
     """Drive ``students`` concurrent StudentStreams for ``seconds``; returns their figures."""
     frames = list(frames) if frames is not None else make_frames()
@@ -143,12 +177,13 @@ def run_load(
         wall_start = wall_end = time.time()
         try:
             code, _key = store.create_room("load test")
+            gate = AnalysisGate(cfg.analysis_slots or None)  # as the app's process-wide gate
             latencies: list[list[float]] = []
             for i in range(students):
                 student = store.join(code, f"student {i + 1}")
                 times: list[float] = []
                 latencies.append(times)
-                analyzer = FrameAnalyzer(model_path=cfg.model_path, detector=cfg.detector)
+                analyzer = FrameAnalyzer(cfg.analyzer_options())
                 streams.append(
                     StudentStream(
                         room=student.room,
@@ -157,6 +192,7 @@ def run_load(
                         sink=store.record_sample,
                         analysis_fps=cfg.analysis_fps,
                         sample_interval_s=cfg.sample_interval_s,
+                        gate=gate,
                     )
                 )
 
@@ -187,7 +223,12 @@ def run_load(
             mono_start = time.monotonic()
             for thread in feeders:
                 thread.start()
-            time.sleep(seconds)
+            rss_series = [(0.0, rss_mb())]
+            while (elapsed_now := time.monotonic() - mono_start) < seconds:
+                time.sleep(min(5.0, seconds - elapsed_now))
+                rss_series.append((time.monotonic() - mono_start, rss_mb()))
+                if progress is not None:
+                    progress(rss_series[-1][0], rss_series[-1][1])
             stop.set()
             for thread in feeders:
                 thread.join(timeout=5)
@@ -196,6 +237,8 @@ def run_load(
             wall_end = time.time()
             memory = rss_mb()
             statuses = [s.status() for s in streams]
+            gate_stats = gate.stats()
+            written = image_files([data_dir, *watch_dirs], since=wall_start - 1)
         finally:
             for stream in streams:
                 stream.stop(mark_absent=True)
@@ -228,32 +271,53 @@ def run_load(
         cpu_percent=100.0 * cpu / elapsed,
         rss_mb=memory,
         errors=sum(st.errors for st in statuses),
+        slot_wait_ms=1000 * gate_stats.wait_seconds / max(gate_stats.turns, 1),
+        rss_series=tuple(rss_series),
+        images_written=tuple(written),
     )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--students", default="1,5,10", help="comma-separated numbers of concurrent students")
+    parser.add_argument("--students", default="1,5,10,20,30", help="comma-separated numbers of concurrent students")
     parser.add_argument("--seconds", type=float, default=20.0, help="duration of each run")
+    parser.add_argument("--soak", action="store_true",
+                        help="also print memory over time, its growth after --warmup and any image file written")
+    parser.add_argument("--warmup", type=float, default=60.0, help="seconds before memory growth is measured (--soak)")
     args = parser.parse_args(argv)
     counts = [int(n) for n in args.students.split(",") if n.strip()]
-    cfg = AppConfig()
+    cfg = AppConfig.from_env()
     frames = make_frames()
+    slots = cfg.analysis_slots or os.cpu_count()
     print(f"# ClassMood load test: {' '.join(['python -m fer.loadtest', *sys.argv[1:]])}")
     print(
         f"CPUs: {os.cpu_count()}; input {INPUT_FPS:g} fps of 640x480 frames, 1 real FER-2013 face each; "
-        f"analysis_fps {cfg.analysis_fps:g}, sample_interval_s {cfg.sample_interval_s:g}, detector {cfg.detector}, "
+        f"analysis_fps {cfg.analysis_fps:g}, detect_every {cfg.detect_every}, analysis slots {slots}, "
+        f"sample_interval_s {cfg.sample_interval_s:g}, detector {cfg.detector}, "
         f"model {cfg.model_path.name}; SQLite store; {args.seconds:g} s per run."
     )
     print(
         "Latency = time of the analyze() call (StudentStream has no hook; the callable passed in is wrapped), "
-        "i.e. from the worker taking a frame to its result. CPU % = process CPU time / wall time "
+        "i.e. from the worker taking the newest frame to its result; slot wait = mean time a due analysis "
+        "waited in the fair queue before taking its frame. CPU % = process CPU time / wall time "
         "(100 = one core). Dropped = input frames not analysed.\n"
     )
     print(HEADER, flush=True)
     for n in counts:
-        row = run_load(n, args.seconds, frames=frames, config=cfg)
+        def tick(at: float, mb: float) -> None:
+            if args.soak and int(at) % 60 < 5:
+                print(f"  {at:5.0f} s  RSS {mb:6.0f} MB", file=sys.stderr, flush=True)
+
+        row = run_load(n, args.seconds, frames=frames, config=cfg, progress=tick, watch_dirs=[os.getcwd()])
         print(row.markdown(), flush=True)
+        if args.soak:
+            growth = row.memory_growth(args.warmup)
+            readings = [f"{t:.0f}s {mb:.0f}" for t, mb in row.rss_series[:: max(1, len(row.rss_series) // 10)]]
+            print(f"\nRSS MB over time: {', '.join(readings)}, end {row.rss_series[-1][1]:.0f}")
+            print("memory growth after warm-up "
+                  f"({args.warmup:g} s): {'n/a' if growth is None else f'{growth:+.1%}'}")
+            print(f"image or video files written during the run: {len(row.images_written)}"
+                  + (f" ({', '.join(row.images_written[:5])})" if row.images_written else "") + "\n")
     return 0
 
 

@@ -11,7 +11,7 @@ from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
 from fer.live import StreamState, StudentStream
 from fer.rooms import RoomClosedError, RoomError, UnknownStudentError
-from ui.common import config, new_analyzer, query_param, store
+from ui.common import analysis_gate, config, new_analyzer, query_param, store
 
 st.title("Join a class")
 cfg = config()
@@ -101,6 +101,7 @@ def stream_for(student: dict) -> StudentStream:
             sink=store().record_sample,
             analysis_fps=cfg.analysis_fps,
             sample_interval_s=cfg.sample_interval_s,
+            gate=analysis_gate(),
         )
     return st.session_state[key]
 

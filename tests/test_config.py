@@ -44,6 +44,8 @@ def test_environment_values_are_parsed(tmp_path):
             "CLASSMOOD_PRESENCE_TIMEOUT_S": "8",
             "CLASSMOOD_SAMPLE_INTERVAL_S": "2",
             "CLASSMOOD_TREND_POINTS": "10",
+            "CLASSMOOD_DETECT_EVERY": "5",
+            "CLASSMOOD_ANALYSIS_SLOTS": "4",
             "CLASSMOOD_ALERT_WINDOW_S": "30",
             "CLASSMOOD_ALERT_HOLD_FRACTION": "0.9",
             "CLASSMOOD_NEGATIVE_ALERT_SHARE": "0.5",
@@ -57,6 +59,9 @@ def test_environment_values_are_parsed(tmp_path):
     assert (config.presence_timeout_s, config.sample_interval_s, config.trend_points) == (8, 2, 10)
     assert config.alerts == AlertConfig(window_s=30, hold_fraction=0.9, negative_share=0.5, min_present=5)
     assert config.redis_url == "redis://localhost:6379/0"
+    assert (config.detect_every, config.analysis_slots) == (5, 4)
+    options = config.analyzer_options()
+    assert (options.detect_every, options.detector, options.model_path) == (5, "yunet", tmp_path / "m.keras")
 
 
 def test_secrets_fill_in_and_the_environment_overrides_them():
@@ -92,6 +97,8 @@ def test_empty_values_count_as_unset():
         ({"CLASSMOOD_PRESENCE_TIMEOUT_S": "-1"}, "CLASSMOOD_PRESENCE_TIMEOUT_S"),
         ({"CLASSMOOD_ALERT_HOLD_FRACTION": "1.5"}, "CLASSMOOD_ALERT_HOLD_FRACTION"),
         ({"CLASSMOOD_ALERT_MIN_PRESENT": "0"}, "CLASSMOOD_ALERT_MIN_PRESENT"),
+        ({"CLASSMOOD_DETECT_EVERY": "0"}, "CLASSMOOD_DETECT_EVERY"),
+        ({"CLASSMOOD_ANALYSIS_SLOTS": "-2"}, "CLASSMOOD_ANALYSIS_SLOTS"),
         ({"REDIS_URL": "localhost:6379"}, "REDIS_URL"),
     ],
 )

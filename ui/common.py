@@ -90,7 +90,14 @@ def new_analyzer():
     except FerError as error:
         st.error(f"The emotion model cannot be loaded, so nothing can be analysed: {error}")
         st.stop()
-    return FrameAnalyzer(model_path=cfg.model_path, detector=cfg.detector)
+    return FrameAnalyzer(cfg.analyzer_options())
+
+
+def analysis_gate():
+    """The process-wide fair queue for analyses (:mod:`fer.governor`), shared by all students."""
+    from fer.governor import shared_gate
+
+    return shared_gate(config().analysis_slots or None)
 
 
 def page_url(page: str, **params: str) -> str:
