@@ -37,5 +37,7 @@ EXPOSE 8501
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
     CMD python -c "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/_stcore/health' % os.environ.get('PORT', '8501'), timeout=4)"
 
-# exec: Streamlit replaces the shell as PID 1, so that `docker stop`'s SIGTERM reaches it.
-CMD ["sh", "-c", "exec streamlit run streamlit_app.py --server.port \"${PORT:-8501}\" --server.address 0.0.0.0 --server.headless true"]
+# fer.preflight first: a corrupt model or an unwritable /data stops the container with a clear
+# message instead of serving a half-broken app. exec: Streamlit replaces the shell as PID 1,
+# so that `docker stop`'s SIGTERM reaches it.
+CMD ["sh", "-c", "python -m fer.preflight && exec streamlit run streamlit_app.py --server.port \"${PORT:-8501}\" --server.address 0.0.0.0 --server.headless true"]

@@ -96,6 +96,9 @@ class StudentStream:
     :func:`fer.annotate.annotate`). ``clock`` is monotonic seconds (rate limiting,
     staleness), ``wall_clock`` Unix seconds (sample times, which the store compares across
     processes). ``stall_after_s``: no frame for this long turns a live stream STALLED.
+    ``idle_stop_s``: no frame for this long (a closed tab, a dead connection, nobody left to
+    call :meth:`stop`) ends the worker thread and marks the student absent; a frame arriving
+    later starts it again through :meth:`start`.
     ``gate``: the process's :class:`fer.governor.AnalysisGate`, shared by all streams, so an
     overloaded server lowers everyone's analysis rate equally instead of lagging.
     """
@@ -109,6 +112,7 @@ class StudentStream:
         analysis_fps: float = 3.0,
         sample_interval_s: float = 1.0,
         stall_after_s: float = 3.0,
+        idle_stop_s: float = 30.0,
         draw: Callable[[np.ndarray, Sequence[Face]], np.ndarray] | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
@@ -123,6 +127,7 @@ class StudentStream:
         self._period = 1.0 / analysis_fps
         self._sample_interval = sample_interval_s
         self._stall_after = stall_after_s
+        self._idle_stop = idle_stop_s
         if draw is None:
             from fer.annotate import annotate as draw
         self._draw = draw
@@ -281,6 +286,14 @@ class StudentStream:
             with self._lock:
                 if self._stopped:
                     return
+                abandoned = (
+                    self._last_frame_at is not None and self._clock() - self._last_frame_at > self._idle_stop
+                )
+            if abandoned:
+                log.info("no frame from student %s for %.0f s: stopping its worker", self.student_id, self._idle_stop)
+                self.stop(mark_absent=True)
+                return
+            with self._lock:
                 wait = self._sample_interval
                 if self._pending is not None and not self._ended:
                     wait = min(wait, max(0.0, self._next_analysis - self._clock()))
@@ -297,6 +310,8 @@ class StudentStream:
         with self._lock:
             if self._thread is None and not self._closed:
                 self._stopped = False
+                if self._last_frame_at is not None:
+                    self._last_frame_at = self._clock()  # a restart is activity: not idle yet
                 self._thread = threading.Thread(target=self._run, name=f"classmood-{self.student_id}", daemon=True)
                 self._thread.start()
         return self

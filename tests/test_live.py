@@ -219,3 +219,28 @@ def test_the_worker_thread_analyses_in_the_background_and_stops_cleanly():
     assert 2 <= len(analyzer.seen) <= 10  # about 5 fps for 1.5 s, never the 30 fps that arrive
     assert sent
     assert not stream.running
+
+
+def test_a_stream_whose_frames_stop_ends_its_thread_and_marks_the_student_absent():
+    # A killed tab never calls stop(): the worker must notice on its own.
+    sent = []
+    analyze = lambda f, t: FrameResult(faces=[Face((1, 1, 20, 20), HAPPY, 1)], timestamp=t)
+    stream = StudentStream("ABCD-EFGH", "s1", analyze, sent.append, analysis_fps=20, sample_interval_s=0.1,
+                           idle_stop_s=0.4).start()
+    for _ in range(5):
+        stream.process(frame())
+        time.sleep(0.05)
+    deadline = time.monotonic() + 3
+    while stream.running and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not stream.running
+    assert stream.status().state is StreamState.STOPPED
+    assert sent and sent[-1].probs is None  # the last word to the dashboard: absent
+    assert not any(t.name == "classmood-s1" for t in threading.enumerate())
+
+    # The student comes back (the page's video callback restarts a stopped stream).
+    stream.start()
+    stream.process(frame())
+    time.sleep(0.2)
+    assert stream.running and stream.status().frames_analysed >= 6
+    stream.stop(mark_absent=False)

@@ -1,0 +1,120 @@
+"""Check everything the web app needs before its server starts, and refuse to start if not.
+
+    python -m fer.preflight && streamlit run streamlit_app.py ...
+
+Why: Streamlit starts and answers its health check even when the emotion model is corrupt
+or the data directory is read-only; the first student to join would find out, mid-lecture.
+The start commands (``Procfile``, the ``Dockerfile``, ``make run``) run this first, so a
+broken deployment fails at once with one clear line per problem and a non-zero exit code
+(Docker restarts nothing healthy, Heroku shows the message in its log), instead of starting
+half-broken. Each check uses the same code the app uses: the configuration from the
+environment and Streamlit secrets, the model through :func:`fer.classify.load_model` with a
+test prediction, the configured detector on a blank frame, and the store opened and closed.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from fer.config import AppConfig
+from fer.errors import FerError
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    ok: bool
+    detail: str
+    seconds: float
+
+
+def streamlit_secrets(cwd: Path | None = None) -> dict[str, Any]:
+    """The settings Streamlit would read from ``secrets.toml`` (project first, then home)."""
+    import tomllib
+
+    merged: dict[str, Any] = {}
+    for path in (Path.home() / ".streamlit" / "secrets.toml", (cwd or Path.cwd()) / ".streamlit" / "secrets.toml"):
+        if path.is_file():
+            try:
+                merged.update(tomllib.loads(path.read_text()))
+            except (OSError, tomllib.TOMLDecodeError) as exc:
+                raise FerError(f"{path}: not a readable TOML secrets file ({exc})") from None
+    return merged
+
+
+def _check_model(cfg: AppConfig) -> str:
+    from fer.classify import load_model
+
+    loaded = load_model(cfg.model_path)
+    probs = np.asarray(loaded.predict(np.full((2, 48, 48, 1), 128.0, np.float32)))
+    if probs.shape != (2, 7) or not np.all(np.isfinite(probs)) or not np.allclose(probs.sum(1), 1.0, atol=1e-3):
+        raise FerError(f"{cfg.model_path}: the model loads but does not output probabilities (got {probs[:1]})")
+    return f"{cfg.model_path} loads and predicts"
+
+
+def _check_detector(cfg: AppConfig) -> str:
+    from fer.detect import make_detector
+
+    make_detector(cfg.detector).detect(np.zeros((120, 160, 3), np.uint8))
+    return f"{cfg.detector} detector ready"
+
+
+def _check_store(cfg: AppConfig) -> str:
+    from fer.store import open_store
+
+    store = open_store(cfg)
+    try:
+        return f"store ready ({'Redis' if cfg.redis_url else cfg.db_path})"
+    finally:
+        store.close()
+
+
+CHECKS: dict[str, Callable[[AppConfig], str]] = {
+    "model": _check_model,
+    "detector": _check_detector,
+    "store": _check_store,
+}
+
+
+def run_checks(environ: Mapping[str, str] | None = None, secrets: Mapping[str, Any] | None = None) -> list[CheckResult]:
+    """Every check, in order; a bad configuration is the first (and then only) failure."""
+    start = time.perf_counter()
+    try:
+        cfg = AppConfig.from_env(os.environ if environ is None else environ,
+                                 streamlit_secrets() if secrets is None else secrets)
+    except FerError as exc:
+        return [CheckResult("configuration", False, str(exc), time.perf_counter() - start)]
+    results = [CheckResult("configuration", True, "settings parsed", time.perf_counter() - start)]
+    for name, check in CHECKS.items():
+        start = time.perf_counter()
+        try:
+            detail, ok = check(cfg), True
+        except FerError as exc:
+            detail, ok = str(exc), False
+        except Exception as exc:  # an unexpected failure is still a reason not to start
+            detail, ok = f"{type(exc).__name__}: {exc}", False
+        results.append(CheckResult(name, ok, detail, time.perf_counter() - start))
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    results = run_checks()
+    for result in results:
+        mark = "ok  " if result.ok else "FAIL"
+        print(f"ClassMood preflight {mark} {result.name:<13} {result.detail}", flush=True)
+    if all(r.ok for r in results):
+        return 0
+    print("ClassMood will not start until the problems above are fixed.", flush=True)
+    return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
