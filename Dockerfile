@@ -18,7 +18,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     STREAMLIT_BROWSER_GATHER_USAGE_STATS=false \
     TF_CPP_MIN_LOG_LEVEL=2
 
-# Dependencies first, in their own layer: editing the app does not reinstall TensorFlow.
+# Dependencies first, in their own layer: editing the app does not reinstall them. No
+# TensorFlow: the model is served by LiteRT from models/emotion_cnn.tflite (fer/export.py).
 COPY requirements.txt /tmp/requirements.txt
 RUN python3 -m venv /opt/venv \
     && pip install --no-compile -r /tmp/requirements.txt \

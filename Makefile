@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
 
-.PHONY: run test install install-dev clean
+.PHONY: run test install install-train install-dev clean
 
 $(VENV)/.app: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -12,11 +12,16 @@ $(VENV)/.app: requirements.txt
 	$(PY) -m pip install -q -r requirements.txt
 	touch $@
 
-$(VENV)/.dev: $(VENV)/.app requirements-dev.txt
+$(VENV)/.dev: $(VENV)/.app requirements-dev.txt requirements-train.txt
 	$(PY) -m pip install -q -r requirements-dev.txt
 	touch $@
 
+$(VENV)/.train: $(VENV)/.app requirements-train.txt
+	$(PY) -m pip install -q -r requirements-train.txt
+	touch $@
+
 install: $(VENV)/.app
+install-train: $(VENV)/.train
 install-dev: $(VENV)/.dev
 
 run: $(VENV)/.app

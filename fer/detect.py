@@ -137,7 +137,9 @@ class MtcnnDetector:
                 from mtcnn import MTCNN
             except ImportError as exc:
                 raise DetectorError(
-                    f"the mtcnn detector needs the 'mtcnn' package (pip install mtcnn==1.0.0): {exc}"
+                    "the mtcnn detector needs the 'mtcnn' package and TensorFlow, which the serving "
+                    "install (requirements.txt) leaves out: install them with `pip install -r "
+                    f"requirements-train.txt`, or use the 'haar' detector ({exc})"
                 ) from None
             return MTCNN(device="CPU:0")
 

@@ -193,7 +193,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.ship:
         DEFAULT_MODEL_PATH.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(args.out, DEFAULT_MODEL_PATH)
-        print(f"shipped to {DEFAULT_MODEL_PATH}")
+        from fer.export import export
+
+        exported = export(DEFAULT_MODEL_PATH)  # the app serves this LiteRT copy
+        print(f"shipped to {DEFAULT_MODEL_PATH} and {exported.path} (LiteRT, max difference {exported.max_abs_diff:.1e})")
     return 0
 
 

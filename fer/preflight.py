@@ -56,7 +56,7 @@ def _check_model(cfg: AppConfig) -> str:
     probs = np.asarray(loaded.predict(np.full((2, 48, 48, 1), 128.0, np.float32)))
     if probs.shape != (2, 7) or not np.all(np.isfinite(probs)) or not np.allclose(probs.sum(1), 1.0, atol=1e-3):
         raise FerError(f"{cfg.model_path}: the model loads but does not output probabilities (got {probs[:1]})")
-    return f"{cfg.model_path} loads and predicts"
+    return f"{loaded.path} loads and predicts ({loaded.backend})"
 
 
 def _check_detector(cfg: AppConfig) -> str:

@@ -280,8 +280,11 @@ def finalize(out: Path, data_path: str, ship_to: Path | None = None, verbose: in
     if ship_to:
         ship_to.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(final, ship_to)
+        from fer.export import export
+
+        exported = export(ship_to)  # the app serves this LiteRT copy
         if verbose:
-            print(f"shipped to {ship_to}")
+            print(f"shipped to {ship_to} and {exported.path} (LiteRT)")
     return final
 
 

@@ -15,7 +15,7 @@ def test_defaults_need_no_environment_and_hard_code_no_ice_server():
     config = AppConfig.from_env({})
     assert config.analysis_fps == 3
     assert config.detector == "haar"
-    assert config.model_path == REPO_ROOT / "models" / "emotion_cnn.keras"
+    assert config.model_path == REPO_ROOT / "models" / "emotion_cnn.tflite"
     assert config.data_dir == REPO_ROOT / "data"
     assert config.db_path == REPO_ROOT / "data" / DB_FILENAME
     assert config.ice_servers == ()

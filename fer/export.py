@@ -1,0 +1,159 @@
+"""Convert the shipped Keras model to a float32 LiteRT file, so the app serves without TensorFlow.
+
+    python -m fer.export [--model models/emotion_cnn.keras] [--out models/emotion_cnn.tflite]
+
+Why: serving needs only the network's forward pass, but Keras needs TensorFlow, and
+TensorFlow (with Keras and the TF-based MTCNN detector) made a clean ``pip install -r
+requirements.txt`` plus the app a 578 MB compressed Heroku slug (the limit is 500 MB) and a
+2.5 GB Docker image. The LiteRT runtime (``ai-edge-litert``, about 60 MB installed) runs the
+same network from a ``.tflite`` file; with TensorFlow, Keras and MTCNN moved to
+``requirements-train.txt`` the slug measured about 292 MB. :mod:`fer.classify` serves a
+``.tflite`` path with LiteRT, and a ``.keras`` path from its ``.tflite`` sibling wherever
+TensorFlow is not installed, so run this again whenever ``models/emotion_cnn.keras`` changes
+(``tests/test_export.py`` fails while the committed pair disagree).
+
+How: Keras 3 ``model.export(dir, format="tf_saved_model")``, then
+``tf.lite.TFLiteConverter.from_saved_model(dir)`` with built-in ops only (the plain LiteRT
+runtime has no TensorFlow "Flex" ops) and no optimisation: the file stays float32 and gives
+the Keras outputs to about 1e-7. (Converting from concrete functions gave NaNs; dynamic-range
+quantisation would quarter the 4.7 MB file but changes probabilities far more than the 1e-5
+allowed, for no gain in a slug dominated by packages.) The batch dimension stays dynamic, so
+one file serves any number of faces. Works for any functional model under the contract,
+including the ensemble of :mod:`fer.ensemble` (nested functional members, a frozen ``Dense``
+mirror, an ``Average`` layer).
+
+Verification: before anything is written, random 0..255 faces in batches of 1, 3, 10 and 64
+(plus all-black, mid-gray and all-white faces) go through both the Keras serving path and the
+LiteRT serving path of :mod:`fer.classify`; the largest absolute difference in probability is
+printed, and over ``--tolerance`` (1e-5) nothing is written and the exit code is 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from fer.classify import DEFAULT_MODEL_PATH, LiteRTPredictor, tflite_sibling
+from fer.data import IMAGE_SIZE
+from fer.errors import FerError
+
+#: Largest allowed |LiteRT - Keras| in any probability.
+TOLERANCE = 1e-5
+#: Batch sizes verified: one face, a few, a classroom frame and an evaluation batch.
+BATCH_SIZES = (1, 3, 10, 64)
+
+
+class ExportError(FerError):
+    """The model could not be converted, or the converted file does not match Keras."""
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    path: Path
+    size_bytes: int
+    max_abs_diff: float
+    batch_sizes: tuple[int, ...]
+
+
+def _tensorflow():
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        import keras
+        import tensorflow as tf
+    except ImportError as exc:
+        raise ExportError(f"exporting needs TensorFlow and Keras (pip install -r requirements-train.txt): {exc}") from None
+    return keras, tf
+
+
+def convert(model) -> bytes:
+    """The float32 ``.tflite`` flatbuffer of a Keras model (built-in ops, dynamic batch)."""
+    _, tf = _tensorflow()
+    with tempfile.TemporaryDirectory(prefix="classmood-export-") as saved_model:
+        try:
+            model.export(saved_model, format="tf_saved_model", verbose=False)
+            converter = tf.lite.TFLiteConverter.from_saved_model(saved_model)
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+            converter.optimizations = []  # float32: no quantisation
+            return bytes(converter.convert())
+        except Exception as exc:  # the converter raises ConverterError, ValueError, ...
+            raise ExportError(f"could not convert {model.name!r} to LiteRT ({type(exc).__name__}: {exc})") from None
+
+
+def verification_batches(batch_sizes: Sequence[int] = BATCH_SIZES, seed: int = 0) -> list[np.ndarray]:
+    """Random 0..255 faces in each batch size, and one batch of constant faces (0, 128, 255)."""
+    rng = np.random.default_rng(seed)
+    batches = [rng.uniform(0, 255, (n, IMAGE_SIZE, IMAGE_SIZE, 1)).astype(np.float32) for n in batch_sizes]
+    batches.append(np.stack([np.full((IMAGE_SIZE, IMAGE_SIZE, 1), v, np.float32) for v in (0.0, 128.0, 255.0)]))
+    return batches
+
+
+def max_difference(reference, litert, batches: Sequence[np.ndarray]) -> float:
+    """Largest |reference - litert| over all batches (inf where LiteRT gives non-finite output)."""
+    worst = 0.0
+    for batch in batches:
+        expected = np.asarray(reference(batch), np.float32)
+        got = np.asarray(litert(batch), np.float32)
+        if got.shape != expected.shape or not np.all(np.isfinite(got)):
+            return float("inf")
+        worst = max(worst, float(np.max(np.abs(got - expected))))
+    return worst
+
+
+def export(model_path: str | os.PathLike = DEFAULT_MODEL_PATH, out: str | os.PathLike | None = None,
+           tolerance: float = TOLERANCE, batch_sizes: Sequence[int] = BATCH_SIZES) -> ExportResult:
+    """Convert ``model_path`` to ``out`` (default: its ``.tflite`` sibling), verified first.
+
+    Raises ModelLoadError for an unreadable model and ExportError when conversion fails or
+    the outputs differ by more than ``tolerance``; ``out`` is then left as it was.
+    """
+    keras, tf = _tensorflow()
+    from fer.classify import _load_keras  # the Keras serving path: same checks, same tf.function
+
+    model_path = Path(model_path)
+    out = Path(out) if out is not None else tflite_sibling(model_path)
+    if out.suffix.lower() != ".tflite":
+        raise ExportError(f"{out}: the output must end in .tflite (fer.classify picks the backend by suffix)")
+    served = _load_keras(model_path, keras, tf)
+    content = convert(served.keras_model)
+    litert = LiteRTPredictor(content, source=out)
+    diff = max_difference(served.predict, litert, verification_batches(batch_sizes))
+    if not diff <= tolerance:
+        raise ExportError(
+            f"{model_path}: LiteRT output differs from Keras by up to {diff:.3g} (tolerance {tolerance:g}); "
+            f"{out} was not written"
+        )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(out.name + ".partial")
+    partial.write_bytes(content)
+    os.replace(partial, out)  # a running app never reads half a file
+    return ExportResult(out, len(content), diff, tuple(batch_sizes))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m fer.export", description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL_PATH, help="Keras model file (default: %(default)s)")
+    parser.add_argument("--out", type=Path, default=None, help="LiteRT file to write (default: the model's .tflite sibling)")
+    parser.add_argument("--tolerance", type=float, default=TOLERANCE, help="largest allowed |LiteRT - Keras| (default: %(default)g)")
+    args = parser.parse_args(argv)
+    try:
+        result = export(args.model, args.out, args.tolerance)
+    except FerError as exc:
+        print(f"fer.export: {exc}", file=sys.stderr)
+        return 1
+    print(
+        f"wrote {result.path} ({result.size_bytes / 1e6:.1f} MB, float32); LiteRT vs Keras max |diff| "
+        f"{result.max_abs_diff:.2e} over batches {', '.join(map(str, result.batch_sizes))} "
+        f"and constant faces (tolerance {args.tolerance:g})"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
