@@ -81,10 +81,12 @@ def server(tmp_path_factory, serving_model_path):
     import urllib.request
 
     data_dir = tmp_path_factory.mktemp("e2e_data")
+    server_tmp = tmp_path_factory.mktemp("e2e_server_tmp")  # the server's TMPDIR, scanned for images too
     port = free_port()
     env = {
         **os.environ,
         "CLASSMOOD_DATA_DIR": str(data_dir),
+        "TMPDIR": str(server_tmp),
         "CLASSMOOD_MODEL_PATH": str(serving_model_path),
         "CLASSMOOD_ICE_SERVERS": "[]",
         "CLASSMOOD_ANALYSIS_FPS": "1",
@@ -114,7 +116,7 @@ def server(tmp_path_factory, serving_model_path):
             if process.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(f"streamlit did not start; see {log.name}")
             time.sleep(0.5)
-        yield url, data_dir
+        yield url, data_dir, server_tmp
     finally:
         process.terminate()
         try:
@@ -160,14 +162,6 @@ def click_in_frames(page, name: str, timeout: float = 30) -> None:
     wait_for(find, timeout, f"the {name} button of the camera component", page, f"camera-{name}").first.click()
 
 
-def restart_if_stopped(page) -> None:
-    for frame in page.frames:
-        button = frame.get_by_role("button", name=re.compile("^START$", re.IGNORECASE))
-        if button.count() and button.first.is_visible():
-            button.first.click()
-            return
-
-
 def join_as(browser, url: str, code: str, name: str):
     """Join and consent, up to the camera component's START button (not pressed yet)."""
     context = browser.new_context(permissions=["camera"], viewport={"width": 1280, "height": 900})
@@ -180,14 +174,8 @@ def join_as(browser, url: str, code: str, name: str):
     return page
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known failure: with Chromium 156 and aiortc 1.16/aioice 0.13 on these machines, ICE takes "
-    "10-60 s to connect and Chromium drops each connection ~30 s later (consent checks; aiortc issue "
-    "#1190), so two students are rarely present at once; issue 5 stays open on this",
-)
 def test_teacher_sees_two_students_live_absence_and_nobody_from_another_room(server, fer_split, tmp_path):
-    url, data_dir = server
+    url, data_dir, server_tmp = server
     started = time.time()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     cameras = []
@@ -224,9 +212,9 @@ def test_teacher_sees_two_students_live_absence_and_nobody_from_another_room(ser
             teacher.goto(f"{url}/dashboard?room={code}&key={key}")
             wait_for(lambda: metrics(teacher).get("Students joined") == "0", 60, "the empty dashboard", teacher, "empty")
 
-            # Two students join with their (fake) cameras, both cameras started together:
-            # Chromium 156 drops aiortc connections after ~30 s on failed ICE consent checks
-            # (aiortc issue #1190), so the checks below run while both streams are young.
+            # Two students join with their (fake) cameras. START is pressed once each: a second
+            # press before the component re-renders starts a second peer connection in the same
+            # component, and the server then answers an offer the browser no longer uses.
             ann = join_as(students[0], url, code, "Ann")
             bo = join_as(students[1], url, code, "Bo")
             pages = {"ann": ann, "bo": bo}
@@ -234,13 +222,24 @@ def test_teacher_sees_two_students_live_absence_and_nobody_from_another_room(ser
             click_in_frames(bo, "START", timeout=60)
 
             def two_present():
-                # A student whose connection dropped presses START again, as the page asks.
-                for student_page in (ann, bo):
-                    restart_if_stopped(student_page)
                 m = metrics(teacher)
                 return m.get("Present") == "2" and teacher.locator(".js-plotly-plot").count() >= 1 and m
-            m = wait_for(two_present, 120, "two present students and a mood chart", teacher, "dashboard")
+            m = wait_for(two_present, 90, "two present students and a mood chart", teacher, "dashboard")
             assert m["Students joined"] == "2" and m["Absent"] == "0"
+
+            # Both connections last: when Streamlit's garbage collection after every rerun starved
+            # the server's event loop, aioice's consent checks timed out and it closed each
+            # connection about 30 s after it connected.
+            both_present = time.monotonic()
+            while time.monotonic() - both_present < 40:
+                try:
+                    present = metrics(teacher).get("Present")
+                except Exception:  # mid-rerender; read again
+                    present = None
+                if present not in (None, "2"):
+                    teacher.screenshot(path=str(ARTIFACTS / "FAILED-connection-dropped.png"), full_page=True)
+                    pytest.fail(f"{present} present {time.monotonic() - both_present:.0f} s after both were: a connection dropped")
+                time.sleep(2)
             time.sleep(2)  # let the charts settle for the screenshot
             teacher.screenshot(path=str(ARTIFACTS / "2-dashboard-two-present.png"), full_page=True)
             ann.screenshot(path=str(ARTIFACTS / "3-student-ann.png"), full_page=True)
@@ -249,10 +248,7 @@ def test_teacher_sees_two_students_live_absence_and_nobody_from_another_room(ser
 
             # Ann stops her camera: she is shown absent, Bo stays present.
             click_in_frames(ann, "STOP")
-            def ann_absent():
-                restart_if_stopped(bo)
-                return metrics(teacher).get("Present") == "1"
-            wait_for(ann_absent, 30, "Ann shown absent", teacher, "absent")
+            wait_for(lambda: metrics(teacher).get("Present") == "1", 30, "Ann shown absent", teacher, "absent")
             assert metrics(teacher)["Absent"] == "1"
             teacher.screenshot(path=str(ARTIFACTS / "4-dashboard-one-absent.png"), full_page=True)
             assert "Intruder" not in teacher.locator("body").inner_text()
@@ -272,11 +268,14 @@ def test_teacher_sees_two_students_live_absence_and_nobody_from_another_room(ser
             for browser in (teacher_browser, *students):
                 browser.close()
 
-    # Privacy: no image or video file was written under the data directory or the app's folder.
+    # Privacy: no image or video file was written under the data directory, the server's temporary
+    # directory or the app's folder (runs/ holds training outputs, which a training job may be
+    # writing meanwhile; the app never writes there).
     written = [
-        path for base in (data_dir, ROOT) for path in base.rglob("*")
+        path for base in (data_dir, server_tmp, ROOT) for path in base.rglob("*")
         if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES and path.stat().st_mtime >= started
-        and ARTIFACTS not in path.parents and ".venv" not in path.parts and ".git" not in path.parts
+        and ARTIFACTS not in path.parents and ROOT / "runs" not in path.parents
+        and ".venv" not in path.parts and ".git" not in path.parts
     ]
     assert written == []
     assert {p.suffix for p in data_dir.rglob("*") if p.is_file()} <= {".sqlite3", ".sqlite3-wal", ".sqlite3-shm", ""}

@@ -6,6 +6,7 @@ the UI layer, around the library's own constructors; the library never imports S
 
 from __future__ import annotations
 
+import gc
 import os
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit, urlunsplit
@@ -75,7 +76,24 @@ def warm_model(model_path: str, detector: str) -> str:
     from fer.pipeline import FrameAnalyzer
 
     FrameAnalyzer(model_path=model_path, detector=detector).load()
+    freeze_loaded_objects()
     return model_path
+
+
+def freeze_loaded_objects() -> None:
+    """Take what is loaded for the whole process (TensorFlow, Keras, the model) out of the GC's scans.
+
+    After every script run, so every second in each student's and teacher's ``run_every``
+    fragment, Streamlit calls ``gc.collect(2)`` and, once Keras is imported,
+    ``keras.backend.clear_session()``, which collects again. With TensorFlow loaded each
+    collection walks about half a million objects: 0.2-0.9 s holding the GIL per rerun per
+    session. With two students the server's asyncio loop, which runs WebRTC, lagged by
+    seconds: ICE took up to a minute and aioice, whose consent checks wait 0.5 s once,
+    closed each connection about 30 s after it connected. Frozen objects are never freed,
+    which is what modules and a model kept for the process's lifetime need anyway.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def new_analyzer():
