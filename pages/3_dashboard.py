@@ -12,7 +12,7 @@ import streamlit as st
 from fer.aggregate import PRESENCE_RATE_DEFINITION, Presence
 from fer.dashboard import dashboard_view
 from fer.rooms import RoomError
-from ui.charts import distribution_figure, timeline_figure, trend_text
+from ui.charts import distribution_figure, timeline_figure, trend_html
 from ui.common import config, link, query_param, store
 from ui.teacher import teacher_gate
 
@@ -83,7 +83,7 @@ def live() -> None:
                 st.markdown("⚪ absent · no video")
             else:
                 st.markdown("⚫ left the room")
-            st.caption(trend_text(tile.trend))
+            st.markdown(trend_html(tile.trend), unsafe_allow_html=True)
 
 
 live()

@@ -6,6 +6,7 @@ student's video overlay, the live charts and the PNG report.
 
 from __future__ import annotations
 
+import html
 from datetime import datetime
 from typing import Sequence
 
@@ -16,7 +17,6 @@ from fer.annotate import COLORS_BGR
 from fer.data import EMOTIONS
 
 COLORS = [f"rgb({r},{g},{b})" for b, g, r in COLORS_BGR]
-_SYMBOL = {None: "·", "angry": "A", "disgust": "D", "fear": "F", "happy": "H", "sad": "S", "surprise": "U", "neutral": "N"}
 
 
 def distribution_figure(snapshot: ClassSnapshot) -> go.Figure:
@@ -74,8 +74,22 @@ def timeline_figure(windows: Sequence[MoodWindow], moments: Sequence[Moment], st
     return fig
 
 
-def trend_text(trend: Sequence[str | None]) -> str:
-    """A student's recent expressions as a compact strip (oldest first), e.g. ``NNHH·H``."""
+def trend_html(trend: Sequence[str | None]) -> str:
+    """A student's recent expressions as a strip of coloured cells, oldest first.
+
+    Colours rather than letters: a teacher glances at thirty tiles and should see "mostly
+    the happy colour" without reading; each cell's tooltip names the expression. Cells of
+    samples without a face are light grey.
+    """
     if not trend:
-        return "no samples yet"
-    return "trend: " + "".join(_SYMBOL.get(label, "?") for label in trend)
+        return '<span style="color:#888;font-size:0.85em">no samples yet</span>'
+    cells = []
+    for label in trend:
+        colour = COLORS[EMOTIONS.index(label)] if label in EMOTIONS else "#dddddd"
+        name = html.escape(label or "no face")
+        cells.append(
+            f'<span title="{name}" style="display:inline-block;width:7px;height:14px;'
+            f'margin-right:1px;border-radius:1px;background:{colour}"></span>'
+        )
+    return ('<div role="img" aria-label="recent expressions, oldest first" style="line-height:14px">'
+            + "".join(cells) + "</div>")
