@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fer.classify import DEFAULT_MODEL_PATH, EmotionClassifier
+from fer.classify import DEFAULT_MODEL_PATH, EmotionClassifier, load_model, tflite_sibling
 from fer.config import AppConfig
 from fer.scenes import compose, fer_faces
 
@@ -123,7 +123,8 @@ def run_peer(frame_sets: dict[str, list[np.ndarray]], repeats: int) -> dict | No
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL_PATH)
+    parser.add_argument("--model", type=Path, default=AppConfig().model_path,
+                        help="model the pipeline rows use (default: the app's, the LiteRT export)")
     parser.add_argument("--repeats", type=int, default=20, help="timed frames per case (default 20)")
     parser.add_argument("--detectors", default="mtcnn,haar", help="our detectors to time (default mtcnn,haar)")
     parser.add_argument("--detect-every", type=int, default=AppConfig().detect_every,
@@ -141,7 +142,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"model: {args.model}; {os.cpu_count()} CPU cores; 640x480 frames of real faces; "
           f"median of {args.repeats} frames "
           f"(stream rows: mean over {args.repeats} consecutive frames)\n")
-    print(f"classifier, batches of 64: {classifier_throughput(args.model):.0f} faces/s\n")
+    for path in dict.fromkeys([DEFAULT_MODEL_PATH, tflite_sibling(DEFAULT_MODEL_PATH), args.model]):
+        if not path.exists():
+            continue
+        backend = load_model(path).backend
+        print(f"classifier {path.name} ({backend}): {classifier_throughput(path):.0f} faces/s in batches of 64, "
+              f"{classifier_throughput(path, batch=1):.0f} faces/s one face per call")
+    print()
     ours = {}
     for name in args.detectors.split(","):
         analyzer = FrameAnalyzer(model_path=args.model, detector=name)
