@@ -104,6 +104,10 @@ class AppConfig:
     #: (``CLASSMOOD_PRESENCE_TIMEOUT_S``); also how long a dropped connection takes to
     #: turn into "absent".
     presence_timeout_s: float = 5.0
+    #: A student's analysis worker ends, and the student is marked absent, when no frame
+    #: arrived for this many seconds (``CLASSMOOD_IDLE_STOP_S``): a closed tab or a dead
+    #: connection whose ``on_video_ended`` never came must not keep a thread forever.
+    idle_stop_s: float = 30.0
     #: Seconds between stored samples per student (``CLASSMOOD_SAMPLE_INTERVAL_S``).
     sample_interval_s: float = 1.0
     #: Width of the buckets of the live "mood over time" chart (``CLASSMOOD_CHART_WINDOW_S``).
@@ -137,7 +141,7 @@ class AppConfig:
         object.__setattr__(self, "ice_servers", _ice_servers(list(self.ice_servers), "ice_servers"))
         _check(0 < self.analysis_fps <= 30, "analysis_fps", "must be in (0, 30]", self.analysis_fps)
         _check(bool(_DETECTOR_NAME.fullmatch(self.detector)), "detector", "must be a detector name like 'haar'", self.detector)
-        for name in ("sample_interval_s", "presence_timeout_s", "chart_window_s", "report_window_s",
+        for name in ("sample_interval_s", "presence_timeout_s", "idle_stop_s", "chart_window_s", "report_window_s",
                      "max_upload_mb", "max_video_s", "media_fps"):
             _check(getattr(self, name) > 0, name, "must be > 0", getattr(self, name))
         _check(
@@ -295,6 +299,7 @@ _APP_VARS: dict[str, tuple[str, Callable[[Any, str], Any]]] = {
     "data_dir": ("CLASSMOOD_DATA_DIR", _path),
     "ice_servers": ("CLASSMOOD_ICE_SERVERS", _ice_servers_var),
     "presence_timeout_s": ("CLASSMOOD_PRESENCE_TIMEOUT_S", _number),
+    "idle_stop_s": ("CLASSMOOD_IDLE_STOP_S", _number),
     "sample_interval_s": ("CLASSMOOD_SAMPLE_INTERVAL_S", _number),
     "chart_window_s": ("CLASSMOOD_CHART_WINDOW_S", _number),
     "report_window_s": ("CLASSMOOD_REPORT_WINDOW_S", _number),

@@ -319,9 +319,11 @@ class StudentStream:
     def stop(self, mark_absent: bool = True, final: bool = False) -> None:
         """Stop the worker and drop the pending frame (``on_video_ended``).
 
-        With ``mark_absent`` a last "no face" sample tells the dashboard at once that the
-        camera is off, instead of after the presence timeout. With ``final`` (the student
-        left) a late frame can no longer restart the worker.
+        With ``mark_absent`` a last "no face" sample records that the camera went off, so the
+        stored series ends with it and the report shows the gap; the dashboard counts the
+        student absent once the presence timeout has passed since the last face, like any
+        student without a face (one rule, so a second of looking away never flips anyone).
+        With ``final`` (the student left) a late frame can no longer restart the worker.
         """
         with self._lock:
             self._stopped = True

@@ -101,6 +101,7 @@ def stream_for(student: dict) -> StudentStream:
             sink=store().record_sample,
             analysis_fps=cfg.analysis_fps,
             sample_interval_s=cfg.sample_interval_s,
+            idle_stop_s=cfg.idle_stop_s,
             gate=analysis_gate(),
         )
     return st.session_state[key]

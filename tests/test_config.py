@@ -42,6 +42,7 @@ def test_environment_values_are_parsed(tmp_path):
             "CLASSMOOD_DATA_DIR": str(tmp_path / "d"),
             "CLASSMOOD_ICE_SERVERS": json.dumps(ice),
             "CLASSMOOD_PRESENCE_TIMEOUT_S": "8",
+            "CLASSMOOD_IDLE_STOP_S": "12.5",
             "CLASSMOOD_SAMPLE_INTERVAL_S": "2",
             "CLASSMOOD_TREND_POINTS": "10",
             "CLASSMOOD_DETECT_EVERY": "5",
@@ -57,6 +58,7 @@ def test_environment_values_are_parsed(tmp_path):
     assert config.model_path == tmp_path / "m.keras" and config.data_dir == tmp_path / "d"
     assert config.rtc_configuration() == {"iceServers": ice}
     assert (config.presence_timeout_s, config.sample_interval_s, config.trend_points) == (8, 2, 10)
+    assert config.idle_stop_s == 12.5
     assert config.alerts == AlertConfig(window_s=30, hold_fraction=0.9, negative_share=0.5, min_present=5)
     assert config.redis_url == "redis://localhost:6379/0"
     assert (config.detect_every, config.analysis_slots) == (5, 4)
@@ -95,6 +97,7 @@ def test_empty_values_count_as_unset():
         ({"CLASSMOOD_ICE_SERVERS": '[{"url": "stun:x"}]'}, "CLASSMOOD_ICE_SERVERS[0]"),
         ({"CLASSMOOD_ICE_SERVERS": '[{"urls": "http://x"}]'}, "CLASSMOOD_ICE_SERVERS[0].urls"),
         ({"CLASSMOOD_PRESENCE_TIMEOUT_S": "-1"}, "CLASSMOOD_PRESENCE_TIMEOUT_S"),
+        ({"CLASSMOOD_IDLE_STOP_S": "0"}, "CLASSMOOD_IDLE_STOP_S"),
         ({"CLASSMOOD_ALERT_HOLD_FRACTION": "1.5"}, "CLASSMOOD_ALERT_HOLD_FRACTION"),
         ({"CLASSMOOD_ALERT_MIN_PRESENT": "0"}, "CLASSMOOD_ALERT_MIN_PRESENT"),
         ({"CLASSMOOD_DETECT_EVERY": "0"}, "CLASSMOOD_DETECT_EVERY"),

@@ -9,169 +9,42 @@ skipped with a reason when either is missing. See shared/notes/browser-webrtc-te
 
 from __future__ import annotations
 
-import os
-import re
-import shutil
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-import cv2
-import numpy as np
 import pytest
 
 from fer.aggregate import StudentSample
 from fer.config import AppConfig
 from fer.store import open_store
 
-ROOT = Path(__file__).resolve().parent.parent
-ARTIFACTS = ROOT / "test-artifacts" / "e2e"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+from browser import (
+    ARTIFACTS, CHROMIUM, ROOT, AppServer, NoCameraFace, camera_scene as _camera_scene, click_in_frames, join_as,
+    launch_browser, metrics, open_room, wait_for, write_y4m,
+)
+
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".y4m", ".mp4", ".webm", ".npy"}
-CHROME_FLAGS = [
-    "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--use-fake-ui-for-media-stream",
-    "--use-fake-device-for-media-stream", "--disable-features=WebRtcHideLocalIpsWithMdns",
-]
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (browser tests)")
 if not Path(CHROMIUM).exists():
     pytest.skip("Debian's chromium is not installed (apt-get install chromium)", allow_module_level=True)
 
 
-def write_y4m(path: Path, frame_bgr: np.ndarray, frames: int = 5, fps: int = 5) -> None:
-    import cv2
-
-    height, width = frame_bgr.shape[:2]
-    yuv = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2YUV_I420).tobytes()
-    with open(path, "wb") as out:
-        out.write(f"YUV4MPEG2 W{width} H{height} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
-        for _ in range(frames):
-            out.write(b"FRAME\n" + yuv)
-
-
-def camera_scene(fer_split, seed: int) -> np.ndarray:
-    """A webcam-like frame with one real FER-2013 face that our detector finds."""
-    from fer.detect import make_detector
-    from fer.scenes import compose
-
-    detector = make_detector(AppConfig().detector)
-    rng = np.random.default_rng(seed)
-    for _ in range(100):
-        # 320x240 at 10 fps: a small camera keeps two students' video codecs affordable on a
-        # 2-core CI machine (signalling gives up after 10 s on a starved server).
-        scene = compose(fer_split.images, fer_split.labels, 1, rng, size=(320, 240), face_px=(100, 120))
-        # The browser sends the frame through a lossy video codec: the face must survive that too.
-        degraded = cv2.imdecode(cv2.imencode(".jpg", scene.frame, [cv2.IMWRITE_JPEG_QUALITY, 20])[1], cv2.IMREAD_COLOR)
-        if len(detector.detect(scene.frame)) == 1 and len(detector.detect(degraded)) == 1:
-            return scene.frame
-    pytest.skip("no FER-2013 face found by the detector for the fake camera")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def camera_scene(fer_split, seed: int):
+    """A webcam-like frame with one real FER-2013 face that our detector finds (else a skip)."""
+    try:
+        return _camera_scene(fer_split, seed)
+    except NoCameraFace as error:
+        pytest.skip(str(error))
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, serving_model_path):
-    import urllib.request
-
     data_dir = tmp_path_factory.mktemp("e2e_data")
     server_tmp = tmp_path_factory.mktemp("e2e_server_tmp")  # the server's TMPDIR, scanned for images too
-    port = free_port()
-    env = {
-        **os.environ,
-        "CLASSMOOD_DATA_DIR": str(data_dir),
-        "TMPDIR": str(server_tmp),
-        "CLASSMOOD_MODEL_PATH": str(serving_model_path),
-        "CLASSMOOD_ICE_SERVERS": "[]",
-        "CLASSMOOD_ANALYSIS_FPS": "1",
-        "CLASSMOOD_PRESENCE_TIMEOUT_S": "6",
-        "CLASSMOOD_CAMERA_WIDTH": "320",
-        "CLASSMOOD_CAMERA_FPS": "5",
-        "TF_CPP_MIN_LOG_LEVEL": "2",
-        "CLASSMOOD_SAMPLE_INTERVAL_S": "1",
-    }
-    env.pop("REDIS_URL", None)
-    log = open(tmp_path_factory.mktemp("e2e_log") / "server.log", "w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true",
-         "--server.port", str(port), "--server.address", "127.0.0.1", "--server.fileWatcherType", "none",
-         "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).status == 200:
-                    break
-            except OSError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"streamlit did not start; see {log.name}")
-            time.sleep(0.5)
-        yield url, data_dir, server_tmp
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
-
-
-def metrics(page) -> dict[str, str]:
-    values = {}
-    for element in page.locator("[data-testid='stMetric']").all():
-        label = element.locator("[data-testid='stMetricLabel']").inner_text().strip()
-        values[label] = element.locator("[data-testid='stMetricValue']").inner_text().strip()
-    return values
-
-
-def wait_for(predicate, timeout: float, what: str, page=None, shot: str | None = None):
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            value = predicate()
-        except Exception:  # the page may be mid-rerender
-            value = None
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            if page is not None and shot:
-                page.screenshot(path=str(ARTIFACTS / f"FAILED-{shot}.png"), full_page=True)
-            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(1)
-
-
-def click_in_frames(page, name: str, timeout: float = 30) -> None:
-    def find():
-        for frame in page.frames:
-            # The label is styled upper case; its accessible name is "Start" / "Stop".
-            button = frame.get_by_role("button", name=re.compile(f"^{name}$", re.IGNORECASE))
-            if button.count():
-                return button
-        return None
-
-    wait_for(find, timeout, f"the {name} button of the camera component", page, f"camera-{name}").first.click()
-
-
-def join_as(browser, url: str, code: str, name: str):
-    """Join and consent, up to the camera component's START button (not pressed yet)."""
-    context = browser.new_context(permissions=["camera"], viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.goto(f"{url}/join?room={code}")
-    page.get_by_label("Your display name (what the teacher sees)").fill(name)
-    page.get_by_role("button", name="Continue").click()
-    page.get_by_text("I understand and agree").click()
-    page.get_by_role("button", name="Start my camera").click()
-    return page
+    log = tmp_path_factory.mktemp("e2e_log") / "server.log"
+    with AppServer(data_dir, log, {"CLASSMOOD_MODEL_PATH": str(serving_model_path)}, tmp_dir=server_tmp) as app:
+        yield app.url, data_dir, server_tmp
 
 
 def test_teacher_sees_two_students_live_absence_and_nobody_from_another_room(server, fer_split, tmp_path):
@@ -185,21 +58,12 @@ def test_teacher_sees_two_students_live_absence_and_nobody_from_another_room(ser
         cameras.append(path)
 
     with sync_api.sync_playwright() as p:
-        launch = dict(executable_path=CHROMIUM, headless=True)
-        teacher_browser = p.chromium.launch(**launch, args=CHROME_FLAGS)
-        students = [
-            p.chromium.launch(**launch, args=CHROME_FLAGS + [f"--use-file-for-fake-video-capture={c}"]) for c in cameras
-        ]
+        teacher_browser = launch_browser(p)
+        students = [launch_browser(p, c) for c in cameras]
         try:
             # The teacher opens a room.
             teacher = teacher_browser.new_context(viewport={"width": 1400, "height": 1300}).new_page()
-            teacher.goto(f"{url}/start")
-            teacher.get_by_label("Lecture name").fill("E2E lecture")
-            teacher.get_by_role("button", name="Open the room").click()
-            wait_for(lambda: teacher.locator("[data-testid='stCode']").count() >= 4, 30, "the room code", teacher, "start")
-            codes = [c.inner_text().strip() for c in teacher.locator("[data-testid='stCode']").all()]
-            code, key = codes[0], codes[2]
-            assert re.fullmatch(r"[A-Z2-9]{4}-[A-Z2-9]{4}", code) and f"room={code}" in codes[1]
+            code, key = open_room(teacher, url, "E2E lecture")
             teacher.screenshot(path=str(ARTIFACTS / "1-start-a-class.png"), full_page=True)
 
             # Someone in another room, on the same server and store, is never shown.

@@ -1,0 +1,320 @@
+"""Driving ClassMood in a real headless Chromium: app servers, fake cameras, page helpers.
+
+Shared by the browser tests (test_e2e_browser.py, test_e2e_deploy.py) and by
+scripts/browser_load.py, so nothing here needs pytest: a helper that gives up raises an
+``AssertionError`` (a test failure) or :class:`NoCameraFace` (which a test turns into a skip).
+What was learnt about Chromium, fake cameras and WebRTC on one host is in
+shared/notes/browser-webrtc-test.md.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts" / "e2e"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROME_FLAGS = [
+    "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream", "--disable-features=WebRtcHideLocalIpsWithMdns",
+]
+CAMERA_FLAG = "--use-file-for-fake-video-capture="
+
+#: The settings of a test server: a small, slow camera and one analysis a second keep two
+#: students affordable on a 2-core CI machine (signalling gives up after 10 s on a starved server).
+TEST_SERVER_ENV = {
+    "CLASSMOOD_ICE_SERVERS": "[]",
+    "CLASSMOOD_ANALYSIS_FPS": "1",
+    "CLASSMOOD_PRESENCE_TIMEOUT_S": "6",
+    "CLASSMOOD_CAMERA_WIDTH": "320",
+    "CLASSMOOD_CAMERA_FPS": "5",
+    "CLASSMOOD_SAMPLE_INTERVAL_S": "1",
+    "TF_CPP_MIN_LOG_LEVEL": "2",
+}
+
+#: ``python -c`` bootstrap of the server: the app's own loggers (``fer.*``, e.g. fer.live's
+#: "stopping its worker") go to stderr at INFO, then Streamlit's CLI runs as ``python -m
+#: streamlit`` would. Streamlit configures only its own loggers, so without this the app's
+#: INFO lines are dropped. ``kill -USR1`` makes it write every thread's stack to its log.
+_SERVER_BOOT = (
+    "import faulthandler, logging, signal, sys\n"
+    "faulthandler.register(signal.SIGUSR1, all_threads=True)\n"
+    "handler = logging.StreamHandler(sys.stderr)\n"
+    "handler.setFormatter(logging.Formatter('%(asctime)s %(levelname)s %(name)s: %(message)s'))\n"
+    "fer_log = logging.getLogger('fer')\n"
+    "fer_log.setLevel(logging.INFO)\n"
+    "fer_log.addHandler(handler)\n"
+    "from streamlit.web.cli import main\n"
+    "main(prog_name='streamlit')\n"
+)
+
+
+class NoCameraFace(LookupError):
+    """No FER-2013 face was found that the detector sees through a lossy video codec."""
+
+
+def write_y4m(path: Path, frame_bgr: np.ndarray, frames: int = 5, fps: int = 5) -> None:
+    """A YUV4MPEG2 file Chromium plays, looped, as its webcam."""
+    import cv2
+
+    height, width = frame_bgr.shape[:2]
+    yuv = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2YUV_I420).tobytes()
+    with open(path, "wb") as out:
+        out.write(f"YUV4MPEG2 W{width} H{height} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
+        for _ in range(frames):
+            out.write(b"FRAME\n" + yuv)
+
+
+def camera_scene(fer_split, seed: int, size: tuple[int, int] = (320, 240), face_px=(100, 120)) -> np.ndarray:
+    """A webcam-like frame with one real FER-2013 face that our detector finds."""
+    import cv2
+
+    from fer.config import AppConfig
+    from fer.detect import make_detector
+    from fer.scenes import compose
+
+    detector = make_detector(AppConfig().detector)
+    rng = np.random.default_rng(seed)
+    for _ in range(100):
+        # 320x240 at 5 fps by default: a small camera keeps several students' video codecs
+        # affordable on a 2-core machine.
+        scene = compose(fer_split.images, fer_split.labels, 1, rng, size=size, face_px=face_px)
+        # The browser sends the frame through a lossy video codec: the face must survive that too.
+        degraded = cv2.imdecode(cv2.imencode(".jpg", scene.frame, [cv2.IMWRITE_JPEG_QUALITY, 20])[1], cv2.IMREAD_COLOR)
+        if len(detector.detect(scene.frame)) == 1 and len(detector.detect(degraded)) == 1:
+            return scene.frame
+    raise NoCameraFace("no FER-2013 face found by the detector for the fake camera")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class AppServer:
+    """One real ``streamlit run streamlit_app.py`` on a free loopback port.
+
+    ``env`` is added to this process's environment (``REDIS_URL`` is removed unless given);
+    the server's output, including the app's ``fer.*`` log lines at INFO, goes to ``log_path``.
+    Use it as a context manager; :meth:`stop` terminates it (and kills it if it hangs).
+    """
+
+    def __init__(self, data_dir: Path, log_path: Path, env: dict[str, str] | None = None,
+                 tmp_dir: Path | None = None, start_timeout: float = 90):
+        self.data_dir = Path(data_dir)
+        self.log_path = Path(log_path)
+        self.tmp_dir = tmp_dir
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.start_timeout = start_timeout
+        self.env = {**os.environ, **TEST_SERVER_ENV, "CLASSMOOD_DATA_DIR": str(self.data_dir), **(env or {})}
+        if env is None or "REDIS_URL" not in env:
+            self.env.pop("REDIS_URL", None)
+        if tmp_dir is not None:
+            self.env["TMPDIR"] = str(tmp_dir)
+        self.process: subprocess.Popen | None = None
+        self._log = None
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def start(self) -> "AppServer":
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log = open(self.log_path, "w")
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", _SERVER_BOOT, "run", "streamlit_app.py", "--server.headless", "true",
+             "--server.port", str(self.port), "--server.address", "127.0.0.1", "--server.fileWatcherType", "none",
+             "--browser.gatherUsageStats", "false"],
+            cwd=ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + self.start_timeout
+        while True:
+            try:
+                if urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2).status == 200:
+                    return self
+            except OSError:
+                pass
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise AssertionError(f"streamlit did not start on port {self.port}; see {self.log_path}")
+            time.sleep(0.5)
+
+    def dump_threads(self) -> None:
+        """Have the server write every thread's Python stack to its log (to see what hangs)."""
+        if self.process is not None and self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGUSR1)
+            time.sleep(1)
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def __enter__(self) -> "AppServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+# --- Browsers
+
+
+def launch_browser(playwright, camera: Path | None = None):
+    """A headless Debian Chromium, with ``camera`` (a .y4m file) as its webcam."""
+    args = CHROME_FLAGS + ([f"{CAMERA_FLAG}{camera}"] if camera is not None else [])
+    return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
+
+
+def _children() -> dict[int, list[int]]:
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                ppid = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    return children
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live process below ``pid`` (Linux /proc)."""
+    children, found, todo = _children(), [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def cmdline(pid: int) -> list[str]:
+    """The arguments of ``pid``; Chromium's child processes rewrite theirs into one string."""
+    try:
+        args = [a for a in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0") if a]
+    except OSError:
+        return []
+    return args[0].split() if len(args) == 1 else args
+
+
+def is_chromium(pid: int) -> bool:
+    args = cmdline(pid)
+    return bool(args) and Path(args[0]).name in ("chromium", "chrome")
+
+
+def browser_pids(camera: Path | None = None) -> list[int]:
+    """Main Chromium processes started by this process (through Playwright's driver); with
+    ``camera``, only the one whose fake webcam plays that file."""
+    pids = []
+    for pid in descendants(os.getpid()):
+        args = cmdline(pid)
+        if not is_chromium(pid) or any(a.startswith("--type=") for a in args):
+            continue
+        if camera is None or f"{CAMERA_FLAG}{camera}" in args:
+            pids.append(pid)
+    return pids
+
+
+def kill_browser(camera: Path) -> list[int]:
+    """Kill the Chromium playing ``camera`` and all its processes with SIGKILL, as a crash or a
+    killed laptop would: no page unload, no WebRTC close, nothing more is sent. Returns the pids."""
+    mains = browser_pids(camera)
+    if not mains:
+        raise AssertionError(f"no Chromium process found with the camera {camera}")
+    victims = [p for main in mains for p in (main, *descendants(main))]
+    for pid in victims:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return victims
+
+
+# --- Pages
+
+
+def metrics(page) -> dict[str, str]:
+    values = {}
+    for element in page.locator("[data-testid='stMetric']").all():
+        label = element.locator("[data-testid='stMetricLabel']").inner_text().strip()
+        values[label] = element.locator("[data-testid='stMetricValue']").inner_text().strip()
+    return values
+
+
+def wait_for(predicate, timeout: float, what: str, page=None, shot: str | None = None, poll: float = 1.0):
+    """``predicate()``'s first truthy value; an ``AssertionError`` (after a screenshot of
+    ``page`` as FAILED-``shot``.png) when there is none within ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            value = predicate()
+        except Exception:  # the page may be mid-rerender
+            value = None
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            if page is not None and shot:
+                ARTIFACTS.mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(ARTIFACTS / f"FAILED-{shot}.png"), full_page=True)
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(poll)
+
+
+def click_in_frames(page, name: str, timeout: float = 30) -> None:
+    def find():
+        for frame in page.frames:
+            # The label is styled upper case; its accessible name is "Start" / "Stop".
+            button = frame.get_by_role("button", name=re.compile(f"^{name}$", re.IGNORECASE))
+            if button.count():
+                return button
+        return None
+
+    wait_for(find, timeout, f"the {name} button of the camera component", page, f"camera-{name}").first.click()
+
+
+def join_as(browser, url: str, code: str, name: str):
+    """Join and consent, up to the camera component's START button (not pressed yet)."""
+    context = browser.new_context(permissions=["camera"], viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.goto(f"{url}/join?room={code}")
+    page.get_by_label("Your display name (what the teacher sees)").fill(name)
+    page.get_by_role("button", name="Continue").click()
+    page.get_by_text("I understand and agree").click()
+    page.get_by_role("button", name="Start my camera").click()
+    return page
+
+
+def open_room(teacher, url: str, lecture: str) -> tuple[str, str]:
+    """Open a room on the start page: ``(room code, teacher key)``."""
+    teacher.goto(f"{url}/start")
+    teacher.get_by_label("Lecture name").fill(lecture)
+    teacher.get_by_role("button", name="Open the room").click()
+    wait_for(lambda: teacher.locator("[data-testid='stCode']").count() >= 4, 30, "the room code", teacher, "start")
+    codes = [c.inner_text().strip() for c in teacher.locator("[data-testid='stCode']").all()]
+    code, key = codes[0], codes[2]
+    assert re.fullmatch(r"[A-Z2-9]{4}-[A-Z2-9]{4}", code) and f"room={code}" in codes[1], codes
+    return code, key
