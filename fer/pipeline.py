@@ -37,6 +37,13 @@ class AnalyzerOptions:
     ``detect_max_side``: longest side of the copy the detector searches (None: detector default).
     ``detect_every``: run the detector on every k-th frame and reuse tracked boxes between (1 = always).
     ``crop_margin``: enlargement of the square crop around each box (0.1 = 10 %).
+    ``align``: level the eye line of each crop with the detector's landmarks (MTCNN; Haar gives
+    none, so it changes nothing there). On by default: ``python -m fer.bench_align`` (all 3589
+    PrivateTest faces, seeds 0 and 1) measured +2.0 and +1.4 points of accuracy (+-1.2, 95 %) on
+    faces tilted up to 25 degrees and no measurable change on upright ones (-0.5 and -0.3,
+    +-0.9), for about 0.02 ms a face.
+    ``refine``: between full searches, re-find each tracked face near its last box (detectors
+    with a ``refine`` method: Haar), so a moving face stays in its crop at ~1 ms a face.
     ``max_frame_side``: larger frames are shrunk to this first (boxes are still reported in input pixels).
     ``smoothing``, ``iou_threshold``, ``max_missed_frames``, ``max_missed_seconds``: see
     :class:`fer.track.TrackerOptions`.
@@ -47,6 +54,8 @@ class AnalyzerOptions:
     detect_max_side: int | None = None
     detect_every: int = 1
     crop_margin: float = DEFAULT_MARGIN
+    align: bool = True
+    refine: bool = True
     max_frame_side: int = MAX_SIDE
     smoothing: float = 0.4
     iou_threshold: float = 0.3
@@ -101,6 +110,7 @@ class FrameAnalyzer:
             )
         )
         self._frames = 0
+        self._landmarks: dict[Box, np.ndarray | None] = {}
 
     def load(self) -> "FrameAnalyzer":
         """Load the model and the detector now; raises ModelLoadError / DetectorError."""
@@ -112,6 +122,19 @@ class FrameAnalyzer:
         """Forget all tracks (a new stream or a scene cut)."""
         self.tracker.reset()
         self._frames = 0
+        self._landmarks = {}
+
+    def _follow(self, frame_bgr: np.ndarray, boxes: list[Box]) -> list[Box]:
+        """Between full searches, move each tracked box to where its face is now.
+
+        A detector with ``refine`` (Haar) re-finds each face in a small window around its box
+        for about a millisecond; a face it cannot re-find keeps its box until the next full
+        search decides whether it is gone. Other detectors keep the boxes as they are.
+        """
+        refine = getattr(self.detector, "refine", None) if self.options.refine else None
+        if refine is None or not boxes:
+            return boxes
+        return [old if new is None else new.box for old, new in zip(boxes, refine(frame_bgr, boxes))]
 
     def analyze(self, frame: np.ndarray, timestamp: float | None = None) -> FrameResult:
         """Analyse one frame (uint8 BGR preferred; gray, BGRA, 16-bit and float are converted).
@@ -127,10 +150,22 @@ class FrameAnalyzer:
             detections = self.detector.detect(prepared.bgr)
             boxes = [d.box for d in detections]
             scores = [d.score for d in detections]
+            if self.options.align:
+                self._landmarks = {d.box: d.landmarks for d in detections}
         else:
-            boxes = self.tracker.live_boxes()
+            boxes = self._follow(prepared.bgr, self.tracker.live_boxes())
             scores = None
-        probs = self.classifier.predict(crop_faces(prepared.gray, boxes, self.options.crop_margin))
+        landmarks = None
+        if self.options.align:
+            # Landmarks are only measured on detection frames. Between them the tracker hands
+            # back the very boxes of the last detection, unmoved, so that detection's landmarks
+            # still fit them exactly: reusing them (looked up by box) keeps a face's crops, and so
+            # its smoothed emotion, consistent over the skipped frames instead of alternating
+            # aligned and plain crops. A box that did change finds no landmarks and is cropped
+            # plain: unaligned, never misaligned.
+            landmarks = [self._landmarks.get(box) for box in boxes]
+        crops = crop_faces(prepared.gray, boxes, self.options.crop_margin, landmarks=landmarks)
+        probs = self.classifier.predict(crops)
         faces = self.tracker.update(boxes, probs, now, scores)
         if prepared.scale != 1.0:
             faces = [

@@ -65,3 +65,32 @@ def test_downscale_keeps_aspect_and_small_frames_untouched():
     assert small.shape == (240, 320, 3) and scale == 0.5
     same, scale = downscale(np.zeros((100, 200, 3), np.uint8), 320)
     assert same.shape == (100, 200, 3) and scale == 1.0
+
+
+def test_haar_refine_follows_a_face_that_moved_since_the_last_full_search(astronaut):
+    frame, golden = astronaut
+    detector = HaarDetector()
+    old = max(detector.detect(frame), key=lambda d: d.score).box
+    moved = np.roll(frame, (18, -22), axis=(0, 1))  # the student shifted down and left
+    expected = (old[0] - 22, old[1] + 18, old[2] - 22, old[3] + 18)
+    (found,) = detector.refine(moved, [old])
+    assert found is not None
+    assert iou(found.box, expected) > 0.7
+    assert iou(found.box, expected) > iou(old, expected)
+
+
+def test_haar_refine_reports_a_face_that_is_gone_as_none(astronaut):
+    frame, _ = astronaut
+    detector = HaarDetector()
+    old = max(detector.detect(frame), key=lambda d: d.score).box
+    blank = np.full_like(frame, 127)
+    assert detector.refine(blank, [old]) == [None]
+
+
+def test_haar_refine_handles_boxes_at_the_frame_edge_and_tiny_boxes(astronaut):
+    frame, _ = astronaut
+    detector = HaarDetector()
+    height, width = frame.shape[:2]
+    results = detector.refine(frame, [(width - 40, height - 40, width + 60, height + 60), (0, 0, 3, 3)])
+    assert len(results) == 2
+    assert all(r is None or (0 <= r.box[0] < r.box[2] <= width and 0 <= r.box[1] < r.box[3] <= height) for r in results)

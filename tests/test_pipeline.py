@@ -57,6 +57,29 @@ def test_detecting_every_kth_frame_reuses_the_tracked_boxes(tiny_model_path, cla
     assert [f.track_id for f in results[2].faces] == [f.track_id for f in results[0].faces]
 
 
+def test_between_full_searches_haar_boxes_follow_a_moving_face(tiny_model_path, astronaut):
+    frame, golden = astronaut
+    analyzer = FrameAnalyzer(model_path=tiny_model_path, detector="haar", detect_every=10)
+    first = analyzer.analyze(frame, timestamp=0.0)
+    track = max(first.faces, key=lambda f: f.score).track_id
+    for step in range(1, 6):  # the student drifts 6 px right and 4 px down a frame
+        dx, dy = 6 * step, 4 * step
+        result = analyzer.analyze(np.roll(frame, (dy, dx), axis=(0, 1)), timestamp=step / 10)
+        assert not result.detected
+        face = next(f for f in result.faces if f.track_id == track)
+        expected = (golden[0] + dx, golden[1] + dy, golden[2] + dx, golden[3] + dy)
+        assert iou(face.box, expected) > 0.5
+    assert face.box != next(f for f in first.faces if f.track_id == track).box
+
+
+def test_refine_off_keeps_the_last_detected_boxes(tiny_model_path, astronaut):
+    frame, _ = astronaut
+    analyzer = FrameAnalyzer(model_path=tiny_model_path, detector="haar", detect_every=10, refine=False)
+    first = analyzer.analyze(frame, timestamp=0.0)
+    moved = analyzer.analyze(np.roll(frame, (8, 12), axis=(0, 1)), timestamp=0.1)
+    assert [f.box for f in moved.faces] == [f.box for f in first.faces]
+
+
 @pytest.mark.parametrize(
     "convert",
     [
@@ -104,3 +127,54 @@ def test_frames_that_cannot_be_analysed_raise_input_error(analyzer, frame, messa
 def test_a_missing_model_surfaces_as_model_load_error_on_load(tmp_path):
     with pytest.raises(ModelLoadError, match="missing.keras"):
         FrameAnalyzer(model_path=tmp_path / "missing.keras").load()
+
+
+class _LandmarkDetector:
+    """Stands in for MTCNN: fixed boxes with a tilted eye line, and a count of its calls."""
+
+    name = "fake-landmarks"
+
+    def __init__(self, boxes):
+        from fer.records import Detection
+
+        self.calls = 0
+        self.detections = []
+        for x1, y1, x2, y2 in boxes:
+            cx, cy, w = (x1 + x2) / 2, (y1 + y2) / 2, x2 - x1
+            eyes = [(cx - w / 5, cy - w / 6), (cx + w / 5, cy - w / 12)]  # right eye lower: ~12 degrees
+            mouth = [(cx - w / 6, cy + w / 4), (cx + w / 6, cy + w / 4)]
+            marks = np.array(eyes + [(cx, cy)] + mouth, np.float32)
+            self.detections.append(Detection(box=(x1, y1, x2, y2), score=0.99, landmarks=marks))
+
+    def detect(self, frame_bgr):
+        self.calls += 1
+        return list(self.detections)
+
+
+def test_align_uses_the_detectors_landmarks_also_on_tracked_frames(tiny_model_path, classroom, monkeypatch):
+    import fer.pipeline
+    from fer.crop import crop_faces
+
+    seen = []
+
+    def spy(gray, boxes, margin, size=48, landmarks=None):
+        seen.append(landmarks)
+        return crop_faces(gray, boxes, margin, size, landmarks=landmarks)
+
+    monkeypatch.setattr(fer.pipeline, "crop_faces", spy)
+    detector = _LandmarkDetector(classroom.boxes)
+    analyzer = FrameAnalyzer(model_path=tiny_model_path, face_detector=detector, detect_every=2, align=True)
+    results = [analyzer.analyze(classroom.frame, timestamp=t / 10) for t in range(3)]
+    assert detector.calls == 2 and [r.detected for r in results] == [True, False, True]
+    for result in results:
+        assert len(result.faces) == len(classroom.boxes)
+        assert all(f.probs.shape == (7,) and f.probs.sum() == pytest.approx(1.0, abs=1e-4) for f in result.faces)
+    by_box = {d.box: d.landmarks for d in detector.detections}
+    tracked_boxes = [f.box for f in results[1].faces]
+    assert all(marks is not None for marks in seen[1])  # the skipped frame reuses the landmarks
+    assert all(np.array_equal(m, by_box[b]) for m, b in zip(seen[1], tracked_boxes))
+
+    seen.clear()
+    plain = FrameAnalyzer(model_path=tiny_model_path, face_detector=detector, align=False)
+    plain.analyze(classroom.frame)
+    assert seen == [None]
