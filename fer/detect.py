@@ -11,6 +11,7 @@ minimum size at 480-640 pixels wide; boxes are mapped back to the frame's pixels
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Protocol, Sequence, runtime_checkable
 
@@ -26,6 +27,9 @@ from fer.records import Box, Detection
 #: 53-73 % depending on the search size; students who look down or sideways are the ones Haar
 #: misses. MTCNN costs more (67 ms a frame against Haar's 22-81 ms).
 DEFAULT_DETECTOR = "mtcnn"
+
+
+_thread_cascades = threading.local()  # see HaarDetector._cascade
 
 
 @runtime_checkable
@@ -85,19 +89,27 @@ class HaarDetector:
     name: str = "haar"
     #: :meth:`refine` searches each known box grown by this fraction of its side on every side,
     refine_context: float = 0.5
-    #: rescaled so that the known face is about this many pixels wide.
+    #: rescaled so that the known face is about this many pixels wide; a face whose centre
+    #: moved more than ``refine_max_shift`` of its width is not taken as the same face.
     refine_face_px: int = 48
+    refine_max_shift: float = 0.35
 
     def _cascade(self) -> cv2.CascadeClassifier:
-        path = cv2.data.haarcascades + self.cascade_file
+        """This thread's copy of the cascade.
 
-        def load() -> cv2.CascadeClassifier:
+        Why per thread: a ``CascadeClassifier`` keeps its image pyramid inside the object, so
+        two threads searching images of different sizes at once (one student's full frame,
+        another's small refine window) corrupt each other's scales and OpenCV aborts the call.
+        The XML loads in milliseconds, and the copy goes away with its thread.
+        """
+        path = cv2.data.haarcascades + self.cascade_file
+        cascades = _thread_cascades.__dict__.setdefault("by_path", {})
+        if path not in cascades:
             cascade = cv2.CascadeClassifier(path)
             if cascade.empty():
                 raise DetectorError(f"{path}: OpenCV could not load this Haar cascade")
-            return cascade
-
-        return resources.load_once(("haar", path), load)
+            cascades[path] = cascade
+        return cascades[path]
 
     def detect(self, frame_bgr: np.ndarray) -> list[Detection]:
         _check_frame(frame_bgr)
@@ -153,6 +165,11 @@ class HaarDetector:
             centre = ((x1 + x2) / 2 - rx1) * scale, ((y1 + y2) / 2 - ry1) * scale
             distances = [(fx + fw / 2 - centre[0]) ** 2 + (fy + fh / 2 - centre[1]) ** 2 for fx, fy, fw, fh in found]
             best = int(np.argmin(distances))
+            # A face moves a fraction of its width between analysed frames; a hit further
+            # away is another face or a false one, and taking it would merge two tracks.
+            if distances[best] > (self.refine_max_shift * self.refine_face_px) ** 2:
+                refined.append(None)
+                continue
             fx, fy, fw, fh = found[best]
             box = to_frame_box(fx + rx1 * scale, fy + ry1 * scale, fw, fh, scale, frame_bgr.shape)
             votes = np.asarray(votes).reshape(-1)

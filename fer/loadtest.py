@@ -14,8 +14,8 @@ per second (read back from the store), process CPU and resident memory.
 
 Each student is a feeder thread calling ``stream.process(frame)`` at 15 fps, as the webrtc
 callback would (without the video decode/encode, which the browser connection adds), with
-640x480 frames of one real FER-2013 face on a photo (:mod:`fer.scenes`), a few precomposed
-frames cycled. Analyzer, detector, model and rates come from :class:`fer.config.AppConfig`
+640x480 frames of one real FER-2013 face on a photo (:mod:`fer.scenes`), swaying a few
+pixels a frame. Analyzer, detector, model and rates come from :class:`fer.config.AppConfig`
 defaults; the store is a fresh SQLite file in a temporary data directory, deleted after
 each N. Nothing else is written to disk. Latency is the time of the ``analyze`` call
 (StudentStream has no hook, so the callable passed in is wrapped); the worker calls it right
@@ -133,15 +133,23 @@ def _cpu_seconds() -> float:
         return times.user + times.system
 
 
-def make_frames(count: int = 4, seed: int = 0) -> list[np.ndarray]:
-    """``count`` 640x480 frames, each with one real FER-2013 face on a photo."""
+def make_frames(count: int = 16, seed: int = 0) -> list[np.ndarray]:
+    """A loop of ``count`` 640x480 frames of one real FER-2013 face on a photo.
+
+    The scene sways by up to 16x24 pixels and back over the loop, as a student in front of a
+    webcam does, so the tracker has to follow the face between full searches rather than
+    find it at the same place (or, with unrelated frames, teleporting) every time.
+    """
     from fer.scenes import compose, fer_faces
 
     faces = fer_faces()
     if faces is None:
         raise RuntimeError("FER-2013 not found: set FER2013_PATH or put fer2013.zip in ../shared/datasets")
     rng = np.random.default_rng(seed)
-    return [compose(faces.images, faces.labels, 1, rng, size=(640, 480), face_px=(80, 120)).frame for _ in range(count)]
+    scene = compose(faces.images, faces.labels, 1, rng, size=(640, 480), face_px=(80, 120)).frame
+    half = max(1, count // 2)
+    sway = [min(i, count - i) * 8 / half for i in range(count)]
+    return [np.roll(scene, (round(2 * k), round(3 * k)), axis=(0, 1)) for k in sway]
 
 
 def _timed(analyze: Callable[[np.ndarray, float], FrameResult], out: list[float]):

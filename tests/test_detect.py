@@ -94,3 +94,21 @@ def test_haar_refine_handles_boxes_at_the_frame_edge_and_tiny_boxes(astronaut):
     results = detector.refine(frame, [(width - 40, height - 40, width + 60, height + 60), (0, 0, 3, 3)])
     assert len(results) == 2
     assert all(r is None or (0 <= r.box[0] < r.box[2] <= width and 0 <= r.box[1] < r.box[3] <= height) for r in results)
+
+
+def test_haar_searches_of_different_sizes_in_parallel_threads_do_not_interfere(astronaut):
+    from concurrent.futures import ThreadPoolExecutor
+
+    frame, golden = astronaut
+    detector = HaarDetector()
+    box = max(detector.detect(frame), key=lambda d: d.score).box
+
+    def full(_):
+        return max(detector.detect(frame), key=lambda d: d.score).box
+
+    def window(_):
+        return detector.refine(frame, [box])[0].box
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda i: (full if i % 2 else window)(i), range(200)))
+    assert all(iou(r, golden) > 0.5 for r in results)
