@@ -24,7 +24,7 @@ import numpy as np
 
 from fer.classify import DEFAULT_MODEL_PATH, EmotionClassifier, load_model, tflite_sibling
 from fer.config import AppConfig
-from fer.scenes import compose, fer_faces
+from fer.scenes import compose, fer_faces, swaying
 
 PEER_PYTHON = Path(__file__).resolve().parent.parent / ".venv-peer" / "bin" / "python"
 PEER_SETUP = "python -m venv .venv-peer && .venv-peer/bin/pip install fer==25.10.3 'setuptools<80'"
@@ -92,8 +92,7 @@ def stream_times(analyzer, frames, repeats: int) -> tuple[list[float], float]:
     The scene sways a few pixels a frame, as a student does, so boxes carried over between
     full searches must follow their faces to stay useful.
     """
-    sway = [min(i % 16, 16 - i % 16) for i in range(repeats + 1)]  # 0..8..0 pixels-steps
-    moving = [np.roll(frames[0], (2 * k, 3 * k), axis=(0, 1)) for k in sway]
+    moving = swaying(frames[0], repeats + 1)
     analyzer.reset()
     analyzer.analyze(moving[0], timestamp=0.0)
     times, found = [], []

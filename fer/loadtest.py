@@ -140,16 +140,14 @@ def make_frames(count: int = 16, seed: int = 0) -> list[np.ndarray]:
     webcam does, so the tracker has to follow the face between full searches rather than
     find it at the same place (or, with unrelated frames, teleporting) every time.
     """
-    from fer.scenes import compose, fer_faces
+    from fer.scenes import compose, fer_faces, swaying
 
     faces = fer_faces()
     if faces is None:
         raise RuntimeError("FER-2013 not found: set FER2013_PATH or put fer2013.zip in ../shared/datasets")
     rng = np.random.default_rng(seed)
     scene = compose(faces.images, faces.labels, 1, rng, size=(640, 480), face_px=(80, 120)).frame
-    half = max(1, count // 2)
-    sway = [min(i, count - i) * 8 / half for i in range(count)]
-    return [np.roll(scene, (round(2 * k), round(3 * k)), axis=(0, 1)) for k in sway]
+    return swaying(scene, count, period=count)
 
 
 def _timed(analyze: Callable[[np.ndarray, float], FrameResult], out: list[float]):

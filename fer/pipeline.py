@@ -157,12 +157,12 @@ class FrameAnalyzer:
             scores = None
         landmarks = None
         if self.options.align:
-            # Landmarks are only measured on detection frames. Between them the tracker hands
-            # back the very boxes of the last detection, unmoved, so that detection's landmarks
-            # still fit them exactly: reusing them (looked up by box) keeps a face's crops, and so
-            # its smoothed emotion, consistent over the skipped frames instead of alternating
-            # aligned and plain crops. A box that did change finds no landmarks and is cropped
-            # plain: unaligned, never misaligned.
+            # Landmarks are only measured on detection frames. Between them the boxes of a
+            # detector without ``refine`` (MTCNN, the one with landmarks) are the very boxes of
+            # the last detection, so its landmarks still fit them exactly: reusing them (looked
+            # up by box) keeps a face's crops, and so its smoothed emotion, consistent over the
+            # skipped frames. A box that did move finds no landmarks and is cropped plain:
+            # unaligned, never misaligned.
             landmarks = [self._landmarks.get(box) for box in boxes]
         crops = crop_faces(prepared.gray, boxes, self.options.crop_margin, landmarks=landmarks)
         probs = self.classifier.predict(crops)

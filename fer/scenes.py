@@ -93,6 +93,17 @@ def compose(
     return Scene(frame=frame, boxes=boxes, labels=placed_labels)
 
 
+def swaying(frame: np.ndarray, count: int, period: int = 16) -> list[np.ndarray]:
+    """``count`` copies of ``frame`` shifted back and forth, up to 16x24 pixels each ``period``.
+
+    Why: a student in front of a webcam never holds still, so benchmarks of a stream must make
+    the tracker follow a moving face between full searches, not find it where it was.
+    """
+    half = max(1, period // 2)
+    steps = [min(i % period, period - i % period) * 8 / half for i in range(count)]
+    return [np.roll(frame, (round(2 * k), round(3 * k)), axis=(0, 1)) for k in steps]
+
+
 def fer_faces(split: str = "PrivateTest"):
     """The FER-2013 split used for scenes; ``None`` when the data set is not present."""
     from fer.data import default_dataset_path, load_fer2013
