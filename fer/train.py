@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from fer.augment import AugmentSpec, augment_batch
-from fer.data import EMOTIONS, NUM_CLASSES, DatasetError, default_dataset_path, load_fer2013
+from fer.augment import AugmentSpec, augment_epoch
+from fer.data import EMOTIONS, IMAGE_SIZE, NUM_CLASSES, DatasetError, default_dataset_path, load_fer2013
 from fer.model import ModelSpec, build_model
 
 CHECKPOINT = "checkpoint.keras"
@@ -50,6 +50,10 @@ class TrainConfig:
     class_weights: str = "none"  # none | balanced | sqrt
     patience: int = 15
     limit: int = 0  # train on the first N images only (smoke tests)
+    aug_workers: int = 0  # processes augmenting the next epoch while this one trains (GPU runs)
+    teachers: list = field(default_factory=list)  # model files whose averaged logits teach this one
+    distill_alpha: float = 0.7  # weight of the teachers' probabilities in the targets; rest: the label
+    distill_temperature: float = 1.0  # softens the teachers' probabilities
     model: dict = field(default_factory=lambda: asdict(ModelSpec()))
     augment: dict = field(default_factory=lambda: asdict(AugmentSpec()))
 
@@ -98,7 +102,10 @@ def _spec(config: TrainConfig) -> ModelSpec:
 
 
 def plot_history(history: list[dict], path: Path) -> None:
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError:  # a bare GPU host: plot later from history.csv
+        return
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -119,14 +126,42 @@ def plot_history(history: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def write_history(history: list[dict], out: Path) -> None:
+def write_history(history: list[dict], out: Path, plot: bool = True) -> None:
     (out / "history.json").write_text(json.dumps(history, indent=1))
     if history:
         with open(out / "history.csv", "w", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=list(history[0]))
             writer.writeheader()
             writer.writerows(history)
-        plot_history(history, out / "curves.png")
+        if plot:
+            plot_history(history, out / "curves.png")
+
+
+def load_teacher(paths: list[str]):
+    """One model giving the mean logits of the teacher files (each built by :mod:`fer.model`)."""
+    import keras
+
+    from fer.ensemble import _logits_model, load_member
+
+    members = [_logits_model(load_member(Path(p)), i) for i, p in enumerate(paths)]
+    inputs = keras.Input((IMAGE_SIZE, IMAGE_SIZE, 1), name="face_gray_0_255")
+    outs = [m(inputs) for m in members]
+    mean = outs[0] if len(outs) == 1 else keras.layers.Average()(outs)
+    return keras.Model(inputs, mean, name="teachers")
+
+
+def distill_targets(teacher_logits: np.ndarray, onehot: np.ndarray, alpha: float, temperature: float) -> np.ndarray:
+    """Soft targets: ``alpha`` of the teachers' softened probabilities, the rest the true label.
+
+    Why distil: a wider network, or several, learns FER-2013 better than the small one we can
+    serve at 1,000+ faces/s on a CPU; their probabilities also carry which wrong classes are
+    plausible (fear vs surprise), which one-hot labels, noisy on this data set, do not.
+    """
+    z = teacher_logits / temperature
+    z = z - z.max(axis=1, keepdims=True)
+    soft = np.exp(z)
+    soft /= soft.sum(axis=1, keepdims=True)
+    return (alpha * soft + (1 - alpha) * onehot).astype(np.float32)
 
 
 def _compile(model, config: TrainConfig) -> None:
@@ -192,26 +227,47 @@ def train(config: TrainConfig, resume: bool = False, verbose: int = 1) -> Path:
             super().__init__()
             self.epoch = epoch
 
+        # Under JAX the optimizer state is read once per fit() call, so there the rate set for
+        # an epoch's first batch holds for the whole epoch (a stepwise cosine); TF follows it per batch.
         def on_train_batch_begin(self, batch, logs=None):
             self.model.optimizer.learning_rate.assign(learning_rate_at(config, self.epoch + batch / steps))
 
+    teacher = load_teacher(config.teachers) if config.teachers else None
+    pool = prefetch = None
+    if config.aug_workers > 0:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+
+        # spawn, not fork: forking a process that holds a JAX/TF runtime can deadlock.
+        pool = ProcessPoolExecutor(config.aug_workers, mp_context=multiprocessing.get_context("spawn"))
+        prefetch = ThreadPoolExecutor(1)
+
+    def make_epoch(epoch: int) -> tuple[np.ndarray, np.ndarray]:
+        order = np.random.default_rng([config.seed, epoch]).permutation(len(train_split))
+        return order, augment_epoch(train_split.images[order], config.seed, epoch, aug, pool)[..., None]
+
     history = state["history"]
     (out / "config.json").write_text(json.dumps(asdict(config), indent=1))
+    upcoming = prefetch.submit(make_epoch, state["epoch"]) if prefetch else None
     for epoch in range(state["epoch"], config.epochs):
         started = time.time()
-        rng = np.random.default_rng([config.seed, epoch])
-        order = rng.permutation(len(train_split))
-        x_epoch = augment_batch(train_split.images[order], rng, aug)[..., None]
-        if verbose:
+        order, x_epoch = upcoming.result() if upcoming else make_epoch(epoch)
+        if prefetch and epoch + 1 < config.epochs:
+            upcoming = prefetch.submit(make_epoch, epoch + 1)
+        targets = y_train[order]
+        if teacher is not None:
+            logits = teacher.predict(x_epoch, batch_size=1024, verbose=0)
+            targets = distill_targets(logits, targets, config.distill_alpha, config.distill_temperature)
+        if verbose == 1:
             print(f"epoch {epoch + 1}/{config.epochs}  lr {learning_rate_at(config, epoch):.2e}", flush=True)
         fit = model.fit(
             x_epoch,
-            y_train[order],
+            targets,
             sample_weight=weights[train_split.labels[order]],
             batch_size=config.batch_size,
             epochs=1,
             shuffle=False,
-            verbose=verbose,
+            verbose=1 if verbose == 1 else 0,
             callbacks=[Schedule(epoch)],
         )
         val_loss, val_acc = model.evaluate(x_val, y_val, batch_size=512, verbose=0)
@@ -239,9 +295,11 @@ def train(config: TrainConfig, resume: bool = False, verbose: int = 1) -> Path:
         state_tmp = out / (STATE + ".tmp")
         state_tmp.write_text(json.dumps(state, indent=1))
         os.replace(state_tmp, state_path)
-        write_history(history, out)
+        # The plot takes longer than a GPU epoch: there, redraw it every tenth epoch only.
+        write_history(history, out, plot=row["seconds"] > 10 or (epoch + 1) % 10 == 0)
         if verbose:
             print(
+                (f"epoch {epoch + 1}/{config.epochs} train acc {row['accuracy']:.4f}" if verbose == 2 else "") +
                 f"  PublicTest acc {val_acc:.4f} loss {val_loss:.4f}"
                 f"{'  (best, saved)' if improved else ''}  [{row['seconds']:.0f}s]",
                 flush=True,
@@ -250,6 +308,10 @@ def train(config: TrainConfig, resume: bool = False, verbose: int = 1) -> Path:
             if verbose:
                 print(f"early stop: no PublicTest gain for {config.patience} epochs", flush=True)
             break
+    write_history(history, out)
+    if pool:
+        prefetch.shutdown(cancel_futures=True)
+        pool.shutdown(cancel_futures=True)
     return out
 
 
@@ -303,14 +365,24 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, argparse.Nam
     parser.add_argument("--widths", default=",".join(map(str, ModelSpec().widths)),
                         help="channels of each conv stage, comma-separated")
     parser.add_argument("--convs-per-stage", type=int, default=ModelSpec().convs_per_stage)
+    parser.add_argument("--aug-workers", type=int, default=0,
+                        help="processes augmenting the next epoch in the background (use on a GPU host)")
+    parser.add_argument("--teachers", default="", help="comma-separated model files to distil from")
+    parser.add_argument("--distill-alpha", type=float, default=defaults.distill_alpha,
+                        help="weight of the teachers' probabilities in the targets (the rest is the label)")
+    parser.add_argument("--distill-temperature", type=float, default=defaults.distill_temperature)
     parser.add_argument("--limit", type=int, default=0, help="use only N training images (smoke runs)")
     parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
     parser.add_argument("--ship", action="store_true", help="copy the final model to models/emotion_cnn.keras")
     parser.add_argument("--quiet", action="store_true")
+    parser.add_argument("--epoch-lines", action="store_true",
+                        help="one line per epoch instead of a progress bar (logs of background runs)")
     args = parser.parse_args(argv)
     config = TrainConfig(
         data=args.data, out=args.out, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
         learning_rate=args.lr, class_weights=args.class_weights, patience=args.patience, limit=args.limit,
+        aug_workers=args.aug_workers, teachers=[t for t in args.teachers.split(",") if t],
+        distill_alpha=args.distill_alpha, distill_temperature=args.distill_temperature,
         model=asdict(ModelSpec(widths=tuple(int(w) for w in args.widths.split(",")),
                                convs_per_stage=args.convs_per_stage)),
     )
@@ -321,7 +393,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     config, args = parse_args(argv)
     try:
-        out = train(config, resume=args.resume, verbose=0 if args.quiet else 1)
+        out = train(config, resume=args.resume, verbose=0 if args.quiet else 2 if args.epoch_lines else 1)
         state = json.loads((out / STATE).read_text())
         ship = Path(__file__).resolve().parent.parent / "models" / FINAL if args.ship else None
         finalize(out, state["config"]["data"], ship_to=ship, verbose=0 if args.quiet else 1)
