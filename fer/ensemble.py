@@ -136,6 +136,11 @@ def _softmax(z: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
+def _member_name(path: Path) -> str:
+    """``runs/seed2/best.keras`` reads as ``seed2``, ``runs/gpu/teacher1.keras`` as ``teacher1``."""
+    return path.parent.name if path.stem in ("best", "emotion_cnn", "checkpoint") else path.stem
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m fer.ensemble", description=__doc__.split("\n")[0])
     parser.add_argument("members", nargs="+", type=Path, help="trained model files (e.g. runs/*/best.keras)")
@@ -164,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.compare:
         print(f"{'members':<24}{'mirror':<8}{'passes':>7}{'PublicTest':>12}")
         for choice in compare(logits, val.labels):
-            names = "+".join(args.members[i].parent.name or str(args.members[i]) for i in choice.members)
+            names = "+".join(_member_name(args.members[i]) for i in choice.members)
             print(f"{names:<24}{str(choice.mirror):<8}{choice.forward_passes:>7}{choice.public_test_accuracy:>12.4f}")
 
     chosen = tuple(range(len(members)))

@@ -54,6 +54,7 @@ class TrainConfig:
     teachers: list = field(default_factory=list)  # model files whose averaged logits teach this one
     distill_alpha: float = 0.7  # weight of the teachers' probabilities in the targets; rest: the label
     distill_temperature: float = 1.0  # softens the teachers' probabilities
+    teacher_mirror: bool = False  # teachers also see each face mirrored (their logits averaged)
     model: dict = field(default_factory=lambda: asdict(ModelSpec()))
     augment: dict = field(default_factory=lambda: asdict(AugmentSpec()))
 
@@ -174,8 +175,12 @@ def _compile(model, config: TrainConfig) -> None:
     )
 
 
-def train(config: TrainConfig, resume: bool = False, verbose: int = 1) -> Path:
-    """Run (or continue) training; returns the folder holding ``best.keras`` and the history."""
+def train(config: TrainConfig, resume: bool = False, verbose: int = 1, stop_after: int = 0) -> Path:
+    """Run (or continue) training; returns the folder holding ``best.keras`` and the history.
+
+    ``stop_after`` ends the run after that epoch while the learning-rate schedule still spans
+    ``config.epochs``: how a run cut short by a time limit is reproduced exactly.
+    """
     import keras
 
     out = Path(config.out)
@@ -249,14 +254,17 @@ def train(config: TrainConfig, resume: bool = False, verbose: int = 1) -> Path:
     history = state["history"]
     (out / "config.json").write_text(json.dumps(asdict(config), indent=1))
     upcoming = prefetch.submit(make_epoch, state["epoch"]) if prefetch else None
-    for epoch in range(state["epoch"], config.epochs):
+    last_epoch = min(config.epochs, stop_after) if stop_after else config.epochs
+    for epoch in range(state["epoch"], last_epoch):
         started = time.time()
         order, x_epoch = upcoming.result() if upcoming else make_epoch(epoch)
-        if prefetch and epoch + 1 < config.epochs:
+        if prefetch and epoch + 1 < last_epoch:
             upcoming = prefetch.submit(make_epoch, epoch + 1)
         targets = y_train[order]
         if teacher is not None:
             logits = teacher.predict(x_epoch, batch_size=1024, verbose=0)
+            if config.teacher_mirror:
+                logits = (logits + teacher.predict(x_epoch[:, :, ::-1], batch_size=1024, verbose=0)) / 2
             targets = distill_targets(logits, targets, config.distill_alpha, config.distill_temperature)
         if verbose == 1:
             print(f"epoch {epoch + 1}/{config.epochs}  lr {learning_rate_at(config, epoch):.2e}", flush=True)
@@ -371,7 +379,10 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, argparse.Nam
     parser.add_argument("--distill-alpha", type=float, default=defaults.distill_alpha,
                         help="weight of the teachers' probabilities in the targets (the rest is the label)")
     parser.add_argument("--distill-temperature", type=float, default=defaults.distill_temperature)
+    parser.add_argument("--teacher-mirror", action="store_true", help="teachers also judge the mirrored face")
     parser.add_argument("--limit", type=int, default=0, help="use only N training images (smoke runs)")
+    parser.add_argument("--stop-after", type=int, default=0,
+                        help="stop after this epoch, keeping the schedule of --epochs (reproduces a cut run)")
     parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
     parser.add_argument("--ship", action="store_true", help="copy the final model to models/emotion_cnn.keras")
     parser.add_argument("--quiet", action="store_true")
@@ -383,6 +394,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, argparse.Nam
         learning_rate=args.lr, class_weights=args.class_weights, patience=args.patience, limit=args.limit,
         aug_workers=args.aug_workers, teachers=[t for t in args.teachers.split(",") if t],
         distill_alpha=args.distill_alpha, distill_temperature=args.distill_temperature,
+        teacher_mirror=args.teacher_mirror,
         model=asdict(ModelSpec(widths=tuple(int(w) for w in args.widths.split(",")),
                                convs_per_stage=args.convs_per_stage)),
     )
@@ -393,7 +405,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     config, args = parse_args(argv)
     try:
-        out = train(config, resume=args.resume, verbose=0 if args.quiet else 2 if args.epoch_lines else 1)
+        out = train(config, resume=args.resume, verbose=0 if args.quiet else 2 if args.epoch_lines else 1,
+                    stop_after=args.stop_after)
         state = json.loads((out / STATE).read_text())
         ship = Path(__file__).resolve().parent.parent / "models" / FINAL if args.ship else None
         finalize(out, state["config"]["data"], ship_to=ship, verbose=0 if args.quiet else 1)

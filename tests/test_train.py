@@ -64,3 +64,45 @@ def test_resume_without_a_checkpoint_is_a_clear_error(tmp_path, fer_fixture, cap
 def test_training_on_a_missing_data_set_is_a_clear_error(tmp_path, capsys):
     assert train_module.main(_small(tmp_path, tmp_path / "absent.zip", 1)) == 2
     assert "absent.zip: no such file" in capsys.readouterr().err
+
+
+def test_distillation_targets_mix_teacher_probabilities_with_the_label():
+    from fer.train import distill_targets
+
+    logits = np.array([[2.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]])
+    onehot = np.eye(7, dtype=np.float32)[[3, 6]]
+    targets = distill_targets(logits, onehot, alpha=0.9, temperature=1.0)
+    np.testing.assert_allclose(targets.sum(1), 1, atol=1e-6)
+    assert targets[0].argmax() == 0  # the teacher outweighs the label at alpha 0.9
+    np.testing.assert_allclose(targets[1], 0.9 / 7 + 0.1 * onehot[1], atol=1e-6)
+    np.testing.assert_allclose(distill_targets(logits, onehot, alpha=0.0, temperature=1.0), onehot)
+    sharp = distill_targets(logits, onehot, 1.0, 1.0)[0, 0]
+    assert distill_targets(logits, onehot, 1.0, 2.0)[0, 0] < sharp  # a higher temperature softens
+
+
+def test_epoch_augmentation_is_the_same_with_or_without_worker_processes():
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from fer.augment import augment_epoch
+
+    images = np.random.default_rng(0).integers(0, 255, (40, 48, 48), dtype=np.uint8)
+    alone = augment_epoch(images, seed=5, epoch=3)
+    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
+        parallel = augment_epoch(images, seed=5, epoch=3, pool=pool)
+    np.testing.assert_array_equal(alone, parallel)
+    assert not np.array_equal(alone, augment_epoch(images, seed=5, epoch=4))
+
+
+def test_a_student_distils_from_a_teacher_and_stop_after_keeps_the_long_schedule(fer_fixture, tmp_path):
+    assert train_module.main(_small(tmp_path, fer_fixture["csv"], 1)) == 0
+    teacher = tmp_path / "run" / "best.keras"
+    args = ["--data", str(fer_fixture["csv"]), "--out", str(tmp_path / "student"), "--epochs", "4",
+            "--stop-after", "2", "--batch-size", "16", "--widths", "8,16", "--convs-per-stage", "1",
+            "--teachers", str(teacher), "--teacher-mirror", "--distill-alpha", "0.8", "--aug-workers", "1", "--quiet"]
+    assert train_module.main(args) == 0
+    state = json.loads((tmp_path / "student" / "state.json").read_text())
+    assert state["epoch"] == 2 and state["config"]["epochs"] == 4
+    assert state["config"]["teachers"] == [str(teacher)] and state["config"]["teacher_mirror"] is True
+    config = TrainConfig(epochs=4)
+    assert state["history"][1]["lr"] == pytest.approx(learning_rate_at(config, 2 - 1e-9))
