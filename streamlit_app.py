@@ -10,7 +10,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from ui.common import PAGES
+from ui.common import PAGES, sidebar
 
 ROOT = Path(__file__).resolve().parent
 MODEL_CARD = ROOT / "models" / "model_card.md"
@@ -62,4 +62,5 @@ def landing() -> None:
 
 
 st.set_page_config(page_title="ClassMood", page_icon="🙂", layout="wide")
+sidebar()
 landing()

@@ -7,8 +7,9 @@ dashboard and is shown only here, once: the store keeps only its hash.
 import streamlit as st
 
 from fer.rooms import RoomError
-from ui.common import link, page_url, store
+from ui.common import link, page_url, sidebar, store
 
+sidebar()
 st.title("Start a class")
 st.write(
     "Name your lecture to open a room. Students join with the room code and see exactly what is "

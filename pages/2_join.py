@@ -11,8 +11,9 @@ from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
 from fer.live import StreamState, StudentStream
 from fer.rooms import RoomClosedError, RoomError, UnknownStudentError
-from ui.common import analysis_gate, config, new_analyzer, query_param, store
+from ui.common import analysis_gate, config, new_analyzer, query_param, sidebar, store
 
+sidebar()
 st.title("Join a class")
 cfg = config()
 

@@ -13,9 +13,10 @@ from fer.aggregate import PRESENCE_RATE_DEFINITION, Presence
 from fer.dashboard import dashboard_view
 from fer.rooms import RoomError
 from ui.charts import distribution_figure, timeline_figure, trend_html
-from ui.common import config, link, query_param, store
+from ui.common import config, link, query_param, sidebar, store
 from ui.teacher import teacher_gate
 
+sidebar()
 st.title("Teacher dashboard")
 room = teacher_gate()
 cfg = config()

@@ -13,9 +13,10 @@ from fer.aggregate import PRESENCE_RATE_DEFINITION
 from fer.data import EMOTIONS
 from fer.report import session_report
 from ui.charts import COLORS, timeline_figure
-from ui.common import config, link, query_param, store
+from ui.common import config, link, query_param, sidebar, store
 from ui.teacher import teacher_gate
 
+sidebar()
 st.title("Session report")
 room = teacher_gate()
 cfg = config()

@@ -9,8 +9,9 @@ import streamlit as st
 
 from fer.errors import FerError
 from fer.media import analyze_image_array, analyze_video_bytes, decode_image
-from ui.common import config, new_analyzer
+from ui.common import config, new_analyzer, sidebar
 
+sidebar()
 st.title("Analyse media")
 cfg = config()
 st.write(

@@ -8,8 +8,9 @@ import json
 
 import streamlit as st
 
-from ui.common import ROOT, config
+from ui.common import ROOT, config, sidebar
 
+sidebar()
 st.title("About the model")
 cfg = config()
 MODELS = ROOT / "models"

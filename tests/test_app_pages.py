@@ -54,6 +54,15 @@ def test_landing_page_offers_start_and_join():
     assert any("Join a class" in label for label in labels)
 
 
+def test_the_sidebar_lists_every_page_by_a_readable_name():
+    at = AppTest.from_file("../streamlit_app.py").run(timeout=30)
+    sidebar_labels = [link.label for link in at.sidebar.get("page_link")]
+    assert sidebar_labels == ["ClassMood", "Start a class", "Join a class", "Teacher dashboard",
+                              "Session report", "Analyse a photo or video", "About the model"]
+    config = (Path(__file__).resolve().parent.parent / ".streamlit" / "config.toml").read_text()
+    assert "showSidebarNavigation = false" in config  # Streamlit's file-name list stays hidden
+
+
 def test_starting_a_class_gives_a_room_code_a_join_link_and_a_working_teacher_key(app_env):
     at = page("1_start.py").run()
     at.text_input[0].input("Linear algebra")

@@ -98,7 +98,7 @@ def test_a_keras_file_is_served_by_keras_where_tensorflow_is_installed(tiny_mode
 def tiny_tflite(tiny_model_path, tmp_path_factory):
     from fer.export import export
 
-    return export(tiny_model_path, tmp_path_factory.mktemp("tflite") / "tiny.tflite").path
+    return export(tiny_model_path, tmp_path_factory.mktemp("tflite") / "tiny.tflite", quantize=False).path
 
 
 def test_a_tflite_file_is_served_by_litert_with_the_keras_outputs(tiny_tflite, tiny_model_path, crops):

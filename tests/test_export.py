@@ -11,7 +11,7 @@ import pytest
 from fer import resources
 from fer.classify import DEFAULT_MODEL_PATH, EmotionClassifier, load_model, tflite_sibling
 from fer.errors import ModelLoadError
-from fer.export import TOLERANCE, ExportError, export, main
+from fer.export import QUANTIZED_TOLERANCE, TOLERANCE, ExportError, export, main
 from fer.model import ModelSpec, build_model
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,7 +43,7 @@ def small_pair(tmp_path_factory):
             layer.set_weights([gamma * 1.3, beta + 0.1, mean + rng.normal(0, 0.2, mean.shape), var * 1.5])
     folder = tmp_path_factory.mktemp("small")
     model.save(folder / "small.keras")
-    result = export(folder / "small.keras")
+    result = export(folder / "small.keras", quantize=False)
     return folder / "small.keras", result
 
 
@@ -60,7 +60,7 @@ def nested_pair(tmp_path_factory):
     assert {"Functional", "Dense", "Average"} <= kinds, kinds  # the shape the test is about
     folder = tmp_path_factory.mktemp("nested")
     model.save(folder / "ensemble.keras")
-    return folder / "ensemble.keras", export(folder / "ensemble.keras", folder / "served.tflite")
+    return folder / "ensemble.keras", export(folder / "ensemble.keras", folder / "served.tflite", quantize=False)
 
 
 @pytest.mark.parametrize("pair", ["small_pair", "nested_pair"])
@@ -88,18 +88,37 @@ def test_a_mismatching_conversion_is_refused_and_nothing_is_written(tmp_path, sm
     keras_path, _ = small_pair
     other = build_model(SMALL, name="other")  # fresh random weights: different outputs
     wrong = export_module.convert(other)
-    monkeypatch.setattr(export_module, "convert", lambda model: wrong)
+    monkeypatch.setattr(export_module, "convert", lambda model, quantize=True: wrong)
     out = tmp_path / "wrong.tflite"
     with pytest.raises(ExportError, match="differs from Keras by up to .*not written"):
-        export(keras_path, out)
+        export(keras_path, out, quantize=False)
     assert not out.exists()
+
+
+def test_int8_weights_quarter_the_file_and_stay_within_their_tolerance(tmp_path):
+    import keras
+
+    keras.utils.set_random_seed(3)  # wide enough that LiteRT quantises the kernels (it skips tiny ones)
+    keras_path = tmp_path / "mid.keras"
+    build_model(ModelSpec(widths=(16, 32, 64), convs_per_stage=1)).save(keras_path)
+    exact = export(keras_path, tmp_path / "float32.tflite", quantize=False)
+    result = export(keras_path, tmp_path / "int8.tflite")  # the default: int8 weights
+    assert result.quantized and not exact.quantized
+    assert result.size_bytes < exact.size_bytes / 2.5
+    assert result.max_abs_diff <= QUANTIZED_TOLERANCE
+    x = _faces(10, seed=4)
+    probs = np.asarray(load_model(result.path).predict(x))
+    np.testing.assert_allclose(probs.sum(1), 1, atol=1e-5)
+    assert np.abs(probs - _keras_probs(keras_path, x)).max() <= QUANTIZED_TOLERANCE
 
 
 def test_the_command_line_prints_the_difference_and_fails_clearly(tmp_path, small_pair, capsys):
     keras_path, _ = small_pair
     out = tmp_path / "cli.tflite"
     assert main(["--model", str(keras_path), "--out", str(out)]) == 0
-    assert out.is_file() and "max |diff|" in capsys.readouterr().out
+    assert out.is_file() and "int8 weights" in (printed := capsys.readouterr().out) and "max |diff|" in printed
+    assert main(["--model", str(keras_path), "--out", str(out), "--float32"]) == 0
+    assert "float32" in capsys.readouterr().out
     assert main(["--model", str(tmp_path / "missing.keras"), "--out", str(out)]) == 1
     assert "missing.keras: no such model file" in capsys.readouterr().err
     assert main(["--model", str(keras_path), "--out", str(tmp_path / "x.onnx")]) == 1
@@ -200,7 +219,7 @@ def test_the_committed_tflite_matches_the_committed_keras_model():
     served = load_model(SHIPPED_TFLITE)
     assert served.backend == "litert"
     probs = np.asarray(served.predict(x))
-    assert np.max(np.abs(probs - reference)) <= 1e-5, (
+    assert np.max(np.abs(probs - reference)) <= QUANTIZED_TOLERANCE, (
         f"{SHIPPED_TFLITE.name} is stale: run `python -m fer.export` after changing {DEFAULT_MODEL_PATH.name}"
     )
-    assert (probs.argmax(1) == reference.argmax(1)).all()
+    assert (probs.argmax(1) == reference.argmax(1)).mean() >= 0.95  # int8 weights: 99.7 % on PublicTest

@@ -29,6 +29,29 @@ PAGES = {
 }
 
 
+#: What the sidebar calls each page, in its order.
+NAV_LABELS = {
+    "start": ("Start a class", "🧑‍🏫"),
+    "join": ("Join a class", "🎓"),
+    "dashboard": ("Teacher dashboard", "📊"),
+    "report": ("Session report", "📄"),
+    "analyse": ("Analyse a photo or video", "🎞️"),
+    "model": ("About the model", "ℹ️"),
+}
+
+
+def sidebar() -> None:
+    """The page list under readable names (Streamlit's own list shows file names, hidden in
+    .streamlit/config.toml). Called by every page; silent where a page runs on its own."""
+    with st.sidebar:
+        try:
+            st.page_link("streamlit_app.py", label="ClassMood", icon="🏠")
+            for page, (label, icon) in NAV_LABELS.items():
+                st.page_link(PAGES[page], label=label, icon=icon)
+        except Exception:  # no navigation context (a page tested alone): nothing to link
+            return
+
+
 def _secrets() -> dict:
     try:
         return dict(st.secrets)
