@@ -50,8 +50,9 @@ def live() -> None:
     present.metric("Present", snap.present)
     absent.metric("Absent", snap.absent)
     score.metric(
-        "Engagement (presence) score",
+        "Engagement score",
         "–" if snap.presence_rate is None else f"{snap.presence_rate:.0%}",
+        help="The presence rate, defined below the numbers: a face in front of the camera, nothing more.",
     )
     st.caption(PRESENCE_RATE_DEFINITION)
 

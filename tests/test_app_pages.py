@@ -182,7 +182,7 @@ def test_the_dashboard_shows_the_class_numbers_written_to_the_store(app_env):
     assert metrics["Students joined"] == "3"
     assert metrics["Present"] == "2"
     assert metrics["Absent"] == "1"
-    assert metrics["Engagement (presence) score"] == "67%"
+    assert metrics["Engagement score"] == "67%"
     text = all_text(at)
     assert "Presence rate: the share of students" in text
     assert "**Ann**" in text and "happy" in text and "**Cy**" in text and "no video" in text
