@@ -25,10 +25,10 @@ from fer.scenes import BACKGROUNDS, compose, fer_faces
 from fer.track import match
 
 CONFIGS = {
-    "haar @320": lambda: HaarDetector(max_side=320, min_face=20),
-    "haar @480": lambda: HaarDetector(max_side=480),
-    "haar @640": lambda: HaarDetector(max_side=640),
-    "haar @320, 3 neighbours": lambda: HaarDetector(max_side=320, min_face=20, min_neighbors=3),
+    "haar @320": lambda: HaarDetector(max_side=320, min_face=20, min_neighbors=5),
+    "haar @480": lambda: HaarDetector(max_side=480, min_face=24, min_neighbors=5),
+    "haar @640": lambda: HaarDetector(max_side=640, min_face=24, min_neighbors=5),
+    "haar @320, 3 neighbours (default)": lambda: HaarDetector(max_side=320, min_face=20, min_neighbors=3),
     "mtcnn @320": lambda: MtcnnDetector(max_side=320),
     "mtcnn @480": lambda: MtcnnDetector(max_side=480),
     "mtcnn @640": lambda: MtcnnDetector(max_side=640),

@@ -86,8 +86,8 @@ class AppConfig:
     #: Detection is most of an analysis's cost, and between detections each face is re-found
     #: in a small window around its last box, so a student moving at a webcam stays boxed.
     #: At 3 analysed fps, 6 means a full search every 2 s (a newly seated student is found
-    #: within 2 s); measured by ``fer.loadtest`` on 2 cores with 30 students: 2.1 analysed fps
-    #: each at 6, 1.5 at 3.
+    #: within 2 s); measured by ``fer.loadtest`` on 2 cores with 30 students (float32 model,
+    #: Haar at 480 px): 2.1 analysed fps each at 6, 1.5 at 3.
     detect_every: int = 6
     #: Analyses that may run at once in this process (``CLASSMOOD_ANALYSIS_SLOTS``; 0 = one
     #: per CPU core). More students than that wait their turn in a fair queue

@@ -79,12 +79,17 @@ class HaarDetector:
     ``min_face``: smallest face searched, in pixels of that copy.
     ``scale_factor`` / ``min_neighbors``: OpenCV's pyramid step and vote count; more
     neighbours means fewer false positives and a few more misses.
+
+    Defaults by ``python -m fer.bench_detect``: at 320 px with 3 neighbours the search takes
+    23 ms a 640x480 frame and finds 64.9 % of the faces (0.05 false positives a frame), against
+    49.6 ms and 68.2 % at 480 px with 5; the faces it misses are the smallest in a scene, and a
+    student's webcam face is far larger than 48 px.
     """
 
-    max_side: int = 480
-    min_face: int = 24
+    max_side: int = 320
+    min_face: int = 20
     scale_factor: float = 1.1
-    min_neighbors: int = 5
+    min_neighbors: int = 3
     cascade_file: str = "haarcascade_frontalface_default.xml"
     name: str = "haar"
     #: :meth:`refine` searches each known box grown by this fraction of its side on every side,
