@@ -82,8 +82,19 @@ def mirror_layer(name: str = "mirror"):
     return layer
 
 
-def build_ensemble(members, mirror: bool = True, temperature: float = 1.0, name: str = "emotion_cnn"):
-    """One functional model averaging the members' logits over (optionally) both mirror views."""
+def mean_logits_model(members, mirror: bool = True, name: str = "mean_logits"):
+    """The members' logits averaged over (optionally) both mirror views, as one Keras model.
+
+    Shared by :func:`build_ensemble` (which adds the temperature and softmax) and by
+    distillation in :mod:`fer.train` (teachers give logits to soften at their own temperature).
+    """
+    import keras
+
+    inputs, mean = _mean_logits(members, mirror)
+    return keras.Model(inputs, mean, name=name)
+
+
+def _mean_logits(members, mirror: bool):
     import keras
     from keras import layers
 
@@ -98,6 +109,15 @@ def build_ensemble(members, mirror: bool = True, temperature: float = 1.0, name:
     heads = [_logits_model(member, i) for i, member in enumerate(members)]
     logits = [head(view) for head in heads for view in views]
     mean = logits[0] if len(logits) == 1 else layers.Average(name="mean_logits")(logits)
+    return inputs, mean
+
+
+def build_ensemble(members, mirror: bool = True, temperature: float = 1.0, name: str = "emotion_cnn"):
+    """One functional model averaging the members' logits over (optionally) both mirror views."""
+    import keras
+    from keras import layers
+
+    inputs, mean = _mean_logits(members, mirror)
     scaled = layers.Rescaling(1.0 / temperature, name="temperature", dtype="float32")(mean)
     outputs = layers.Activation("softmax", name="probs", dtype="float32")(scaled)
     return keras.Model(inputs, outputs, name=name)
@@ -130,7 +150,7 @@ def compare(logits: np.ndarray, labels: np.ndarray) -> list[EnsembleChoice]:
     return choices
 
 
-def _softmax(z: np.ndarray) -> np.ndarray:
+def softmax(z: np.ndarray) -> np.ndarray:
     z = z - z.max(axis=1, keepdims=True)
     e = np.exp(z)
     return e / e.sum(axis=1, keepdims=True)
@@ -173,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{names:<24}{str(choice.mirror):<8}{choice.forward_passes:>7}{choice.public_test_accuracy:>12.4f}")
 
     chosen = tuple(range(len(members)))
-    raw = _softmax(combined_logits(logits, chosen, args.mirror))
+    raw = softmax(combined_logits(logits, chosen, args.mirror))
     temperature = fit_temperature(raw, val.labels)
     model = build_ensemble(members, mirror=args.mirror, temperature=temperature)
     args.out.parent.mkdir(parents=True, exist_ok=True)

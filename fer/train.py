@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from fer.augment import AugmentSpec, augment_epoch
-from fer.data import EMOTIONS, IMAGE_SIZE, NUM_CLASSES, DatasetError, default_dataset_path, load_fer2013
+from fer.data import EMOTIONS, NUM_CLASSES, DatasetError, default_dataset_path, load_fer2013
 from fer.model import ModelSpec, build_model
 
 CHECKPOINT = "checkpoint.keras"
@@ -138,17 +138,12 @@ def write_history(history: list[dict], out: Path, plot: bool = True) -> None:
             plot_history(history, out / "curves.png")
 
 
-def load_teacher(paths: list[str]):
-    """One model giving the mean logits of the teacher files (each built by :mod:`fer.model`)."""
-    import keras
+def load_teacher(paths: list[str], mirror: bool = False):
+    """One model giving the mean logits of the teacher files (each built by :mod:`fer.model`),
+    over the mirrored face too with ``mirror``."""
+    from fer.ensemble import load_member, mean_logits_model
 
-    from fer.ensemble import _logits_model, load_member
-
-    members = [_logits_model(load_member(Path(p)), i) for i, p in enumerate(paths)]
-    inputs = keras.Input((IMAGE_SIZE, IMAGE_SIZE, 1), name="face_gray_0_255")
-    outs = [m(inputs) for m in members]
-    mean = outs[0] if len(outs) == 1 else keras.layers.Average()(outs)
-    return keras.Model(inputs, mean, name="teachers")
+    return mean_logits_model([load_member(Path(p)) for p in paths], mirror=mirror, name="teachers")
 
 
 def distill_targets(teacher_logits: np.ndarray, onehot: np.ndarray, alpha: float, temperature: float) -> np.ndarray:
@@ -158,11 +153,9 @@ def distill_targets(teacher_logits: np.ndarray, onehot: np.ndarray, alpha: float
     serve at 1,000+ faces/s on a CPU; their probabilities also carry which wrong classes are
     plausible (fear vs surprise), which one-hot labels, noisy on this data set, do not.
     """
-    z = teacher_logits / temperature
-    z = z - z.max(axis=1, keepdims=True)
-    soft = np.exp(z)
-    soft /= soft.sum(axis=1, keepdims=True)
-    return (alpha * soft + (1 - alpha) * onehot).astype(np.float32)
+    from fer.ensemble import softmax
+
+    return (alpha * softmax(teacher_logits / temperature) + (1 - alpha) * onehot).astype(np.float32)
 
 
 def _compile(model, config: TrainConfig) -> None:
@@ -237,7 +230,7 @@ def train(config: TrainConfig, resume: bool = False, verbose: int = 1, stop_afte
         def on_train_batch_begin(self, batch, logs=None):
             self.model.optimizer.learning_rate.assign(learning_rate_at(config, self.epoch + batch / steps))
 
-    teacher = load_teacher(config.teachers) if config.teachers else None
+    teacher = load_teacher(config.teachers, mirror=config.teacher_mirror) if config.teachers else None
     pool = prefetch = None
     if config.aug_workers > 0:
         import multiprocessing
@@ -263,8 +256,6 @@ def train(config: TrainConfig, resume: bool = False, verbose: int = 1, stop_afte
         targets = y_train[order]
         if teacher is not None:
             logits = teacher.predict(x_epoch, batch_size=1024, verbose=0)
-            if config.teacher_mirror:
-                logits = (logits + teacher.predict(x_epoch[:, :, ::-1], batch_size=1024, verbose=0)) / 2
             targets = distill_targets(logits, targets, config.distill_alpha, config.distill_temperature)
         if verbose == 1:
             print(f"epoch {epoch + 1}/{config.epochs}  lr {learning_rate_at(config, epoch):.2e}", flush=True)
