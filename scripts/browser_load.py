@@ -37,7 +37,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from browser import (  # noqa: E402  (tests/browser.py: the browser tests' helpers)
-    AppServer, camera_scene, click_in_frames, descendants, is_chromium, join_as, launch_browser, metrics, wait_for, write_y4m,
+    AppServer, camera_scene, descendants, is_chromium, join_as, launch_browser, metrics, start_camera, wait_for,
+    write_y4m,
 )
 
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -146,7 +147,7 @@ def measure(n: int, args, fer_split, sync_api, workdir: Path) -> Row:
             pages = [join_as(b, server.url, code, f"Student {i + 1}") for i, b in enumerate(browsers)]
             started = time.monotonic()
             for page in pages:
-                click_in_frames(page, "START", timeout=60)  # once per student: see tests/test_e2e_browser.py
+                start_camera(page)
 
             def all_present():
                 recent = store.samples(code, start=time.time() - config.presence_timeout_s)

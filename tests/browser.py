@@ -284,16 +284,38 @@ def wait_for(predicate, timeout: float, what: str, page=None, shot: str | None =
         time.sleep(poll)
 
 
-def click_in_frames(page, name: str, timeout: float = 30) -> None:
-    def find():
-        for frame in page.frames:
-            # The label is styled upper case; its accessible name is "Start" / "Stop".
-            button = frame.get_by_role("button", name=re.compile(f"^{name}$", re.IGNORECASE))
-            if button.count():
-                return button
-        return None
+def _button_in_frames(page, name: str):
+    for frame in page.frames:
+        # The label is styled upper case; its accessible name is "Start" / "Stop".
+        button = frame.get_by_role("button", name=re.compile(f"^{name}$", re.IGNORECASE))
+        if button.count():
+            return button
+    return None
 
-    wait_for(find, timeout, f"the {name} button of the camera component", page, f"camera-{name}").first.click()
+
+def click_in_frames(page, name: str, timeout: float = 30) -> None:
+    wait_for(lambda: _button_in_frames(page, name), timeout, f"the {name} button of the camera component",
+             page, f"camera-{name}").first.click()
+
+
+def start_camera(page, timeout: float = 60, settle: float = 20, presses: int = 3) -> None:
+    """Press the camera component's START, and again only if its STOP never appeared.
+
+    A press that lands while Streamlit re-mounts the component (the rerun after the consent
+    step) is lost, as it would be for a student, who would press again. Pressing again while a
+    first press is still connecting would open a second peer connection, so each press is
+    given ``settle`` seconds to turn the button into STOP first.
+    """
+    deadline = time.monotonic() + timeout
+    for _ in range(presses):
+        click_in_frames(page, "START", timeout=max(1.0, deadline - time.monotonic()))
+        try:
+            wait_for(lambda: _button_in_frames(page, "STOP"), settle, "the camera's STOP button")
+            return
+        except AssertionError:
+            continue
+    wait_for(lambda: _button_in_frames(page, "STOP"), 1, f"the camera to start after {presses} presses of START",
+             page, "camera-START")
 
 
 def join_as(browser, url: str, code: str, name: str):

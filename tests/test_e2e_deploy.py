@@ -17,8 +17,8 @@ from fer.config import AppConfig
 from fer.store import open_store
 
 from browser import (
-    ARTIFACTS, CHROMIUM, AppServer, NoCameraFace, browser_pids, camera_scene, click_in_frames, join_as, kill_browser,
-    launch_browser, metrics, open_room, wait_for, write_y4m,
+    ARTIFACTS, CHROMIUM, AppServer, NoCameraFace, browser_pids, camera_scene, join_as, kill_browser,
+    launch_browser, metrics, open_room, start_camera, wait_for, write_y4m,
 )
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (browser tests)")
@@ -58,11 +58,11 @@ def test_students_on_two_app_processes_appear_on_one_dashboard(redis_url, servin
             code, key = open_room(teacher, host_a.url, "Two hosts lecture")
             dashboard(teacher, host_a.url, code, key)
 
-            # Ann is served by host A, Bo by host B; START once each (see test_e2e_browser).
+            # Ann is served by host A, Bo by host B.
             pages["ann"] = join_as(students[0], host_a.url, code, "Ann")
             pages["bo"] = join_as(students[1], host_b.url, code, "Bo")
-            click_in_frames(pages["ann"], "START", timeout=60)
-            click_in_frames(pages["bo"], "START", timeout=60)
+            start_camera(pages["ann"])
+            start_camera(pages["bo"])
 
             def two_present():
                 m = metrics(teacher)
@@ -109,7 +109,7 @@ def test_a_killed_student_tab_is_marked_absent_and_its_worker_ends(serving_model
             code, key = open_room(teacher, host.url, "Crash lecture")
             dashboard(teacher, host.url, code, key)
             student = join_as(student_browser, host.url, code, "Cy")
-            click_in_frames(student, "START", timeout=60)
+            start_camera(student)
             with open_store(AppConfig.from_env({"CLASSMOOD_DATA_DIR": str(data_dir)})) as store:
                 (student_id,) = [s.id for s in store.students(code)]
             wait_for(lambda: metrics(teacher).get("Present") == "1", 90, "Cy present", teacher, "crash-present")
