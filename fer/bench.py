@@ -62,10 +62,10 @@ def _frames(n_faces: int, count: int, seed: int):
     return [compose(faces.images, faces.labels, n_faces, rng, face_px=px).frame for _ in range(count)]
 
 
-def classifier_throughput(model: Path, batch: int = 64, seconds: float = 3.0) -> float:
+def classifier_throughput(model: Path, batch: int = 64, seconds: float = 3.0, threads: int = 1) -> float:
     faces = fer_faces()
     crops = faces.images[:batch]
-    classifier = EmotionClassifier(model)
+    classifier = EmotionClassifier(model, threads=threads)
     classifier.predict(crops)
     done, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
@@ -132,6 +132,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="model the pipeline rows use (default: the app's, the LiteRT export)")
     parser.add_argument("--repeats", type=int, default=20, help="timed frames per case (default 20)")
     parser.add_argument("--detectors", default="mtcnn,haar", help="our detectors to time (default mtcnn,haar)")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1,
+                        help="classifier threads of the pipeline rows (default: all %(default)s cores, as the CLI "
+                             "uses for one stream; the live app runs 1 per analysis, one analysis per core)")
     parser.add_argument("--detect-every", type=int, default=AppConfig().detect_every,
                         help="detector interval of the stream rows (default: the app's, CLASSMOOD_DETECT_EVERY)")
     args = parser.parse_args(argv)
@@ -145,22 +148,25 @@ def main(argv: list[str] | None = None) -> int:
         sys.exit(f"fer.bench: {exc}")
     frame_sets = {"1": _frames(1, 5, seed=1), "10": _frames(10, 5, seed=2)}
     print(f"model: {args.model}; {os.cpu_count()} CPU cores; 640x480 frames of real faces; "
-          f"median of {args.repeats} frames "
+          f"classifier on {args.threads} thread(s) in the pipeline rows; median of {args.repeats} frames "
           f"(stream rows: mean over {args.repeats} consecutive frames)\n")
     for path in dict.fromkeys([DEFAULT_MODEL_PATH, tflite_sibling(DEFAULT_MODEL_PATH), args.model]):
         if not path.exists():
             continue
         backend = load_model(path).backend
-        print(f"classifier {path.name} ({backend}): {classifier_throughput(path):.0f} faces/s in batches of 64, "
-              f"{classifier_throughput(path, batch=1):.0f} faces/s one face per call")
+        for threads in dict.fromkeys([1, os.cpu_count() or 1]) if backend == "litert" else [1]:
+            print(f"classifier {path.name} ({backend}{f', {threads} threads' if backend == 'litert' else ''}): "
+                  f"{classifier_throughput(path, threads=threads):.0f} faces/s in batches of 64, "
+                  f"{classifier_throughput(path, batch=1, threads=threads):.0f} faces/s one face per call")
     print()
     ours = {}
     for name in args.detectors.split(","):
-        analyzer = FrameAnalyzer(model_path=args.model, detector=name)
+        analyzer = FrameAnalyzer(model_path=args.model, detector=name, classifier_threads=args.threads)
         ours[name] = {g: frame_times(analyzer, frames, args.repeats) for g, frames in frame_sets.items()}
     # Streams: what the live app does per student (detect every n-th frame, track between).
     for name in args.detectors.split(","):
-        streaming = FrameAnalyzer(model_path=args.model, detector=name, detect_every=args.detect_every)
+        streaming = FrameAnalyzer(model_path=args.model, detector=name, detect_every=args.detect_every,
+                                  classifier_threads=args.threads)
         ours[f"{name}, detect every {args.detect_every}th frame, stream mean"] = {
             g: stream_times(streaming, frames, args.repeats) for g, frames in frame_sets.items()
         }

@@ -38,6 +38,8 @@ def _parser() -> argparse.ArgumentParser:
     rate = analyze.add_mutually_exclusive_group()
     rate.add_argument("--every", type=int, default=1, metavar="N", help="video: analyse every N-th frame (default 1)")
     rate.add_argument("--fps", type=float, default=None, help="video: analyse at most this many frames per second")
+    analyze.add_argument("--threads", type=int, default=os.cpu_count() or 1,
+                         help="classifier threads (default: all %(default)s cores; one stream has them to itself)")
     analyze.add_argument("--annotated-video", action="store_true", help="video: also write an annotated MP4")
     analyze.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
@@ -161,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.every < 1:
             raise InputError(f"--every must be at least 1, got {args.every}")
+        if args.threads < 1:
+            raise InputError(f"--threads must be at least 1, got {args.threads}")
         if args.fps is not None and args.fps <= 0:
             raise InputError(f"--fps must be positive, got {args.fps}")
         _check_file(args.path)
@@ -170,7 +174,8 @@ def main(argv: list[str] | None = None) -> int:
 
         from fer.pipeline import FrameAnalyzer
 
-        analyzer = FrameAnalyzer(model_path=args.model, detector=args.detector).load()
+        analyzer = FrameAnalyzer(model_path=args.model, detector=args.detector,
+                                 classifier_threads=args.threads).load()
         if image:
             written = analyze_image(args.path, analyzer, args.out)
         else:

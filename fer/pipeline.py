@@ -44,6 +44,8 @@ class AnalyzerOptions:
     +-0.9), for about 0.02 ms a face.
     ``refine``: between full searches, re-find each tracked face near its last box (detectors
     with a ``refine`` method: Haar), so a moving face stays in its crop at ~1 ms a face.
+    ``classifier_threads``: threads of the classifier (LiteRT). 1 where analyses already run
+    one per core (the live app); ``os.cpu_count()`` for one stream on its own (the CLI).
     ``max_frame_side``: larger frames are shrunk to this first (boxes are still reported in input pixels).
     ``smoothing``, ``iou_threshold``, ``max_missed_frames``, ``max_missed_seconds``: see
     :class:`fer.track.TrackerOptions`.
@@ -56,6 +58,7 @@ class AnalyzerOptions:
     crop_margin: float = DEFAULT_MARGIN
     align: bool = True
     refine: bool = True
+    classifier_threads: int = 1
     max_frame_side: int = MAX_SIDE
     smoothing: float = 0.4
     iou_threshold: float = 0.3
@@ -65,6 +68,8 @@ class AnalyzerOptions:
     def __post_init__(self) -> None:
         if self.detect_every < 1:
             raise ValueError(f"detect_every must be >= 1, got {self.detect_every}")
+        if self.classifier_threads < 1:
+            raise ValueError(f"classifier_threads must be >= 1, got {self.classifier_threads}")
 
 
 def _to_input_box(box: Box, scale: float, size: tuple[int, int]) -> Box:
@@ -100,7 +105,7 @@ class FrameAnalyzer:
             extra = {"max_side": options.detect_max_side} if options.detect_max_side else {}
             face_detector = make_detector(options.detector, **extra)
         self.detector = face_detector
-        self.classifier = EmotionClassifier(Path(options.model_path))
+        self.classifier = EmotionClassifier(Path(options.model_path), threads=options.classifier_threads)
         self.tracker = FaceTracker(
             TrackerOptions(
                 iou_threshold=options.iou_threshold,

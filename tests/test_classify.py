@@ -173,3 +173,19 @@ def test_large_litert_batches_are_chunked_with_the_same_results(tiny_tflite):
     parts = np.concatenate([np.asarray(served.predict(x[i : i + 7])) for i in range(0, len(x), 7)])
     assert whole.shape == (len(x), 7)
     np.testing.assert_allclose(whole, parts, atol=1e-6)
+
+
+def test_a_multithreaded_litert_classifier_gives_the_single_threaded_probs(tiny_tflite, crops):
+    one, two = EmotionClassifier(tiny_tflite, threads=1), EmotionClassifier(tiny_tflite, threads=2)
+    assert one.load() is not two.load()  # cached per thread count: the app's 1-thread pool stays apart
+    assert two.load() is EmotionClassifier(tiny_tflite, threads=2).load()
+    np.testing.assert_allclose(two.predict(crops), one.predict(crops), atol=1e-6)
+
+
+def test_zero_classifier_threads_are_refused(tiny_tflite):
+    from fer.pipeline import AnalyzerOptions
+
+    with pytest.raises(ValueError, match="threads must be >= 1"):
+        load_model(tiny_tflite, threads=0)
+    with pytest.raises(ValueError, match="classifier_threads must be >= 1"):
+        AnalyzerOptions(classifier_threads=0)

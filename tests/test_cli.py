@@ -147,3 +147,10 @@ def test_python_m_fer_reports_a_missing_file_without_a_traceback(tmp_path):
     )
     assert proc.returncode == 1
     assert proc.stderr.strip() == f"fer: error: {tmp_path / 'ghost.jpg'}: no such file"
+
+
+def test_zero_threads_end_with_one_message(run, tmp_path, astronaut):
+    image = tmp_path / "face.png"
+    cv2.imwrite(str(image), astronaut[0])
+    code, _, err = run(image, "--threads", "0")
+    assert code == 1 and err.strip() == "fer: error: --threads must be at least 1, got 0"
