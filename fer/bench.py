@@ -74,6 +74,27 @@ def classifier_throughput(model: Path, batch: int = 64, seconds: float = 3.0, th
     return done / (time.perf_counter() - start)
 
 
+def follower_ms_per_face(frames, repeats: int = 50) -> float:
+    """Milliseconds a face for :class:`fer.track.FaceFollower` to follow Haar's faces one sway step."""
+    import cv2
+
+    from fer.detect import HaarDetector
+    from fer.track import FaceFollower
+
+    total, faces = 0.0, 0
+    for frame in frames:
+        tracks = list(enumerate(d.box for d in HaarDetector().detect(frame)))
+        follower = FaceFollower()
+        follower.remember(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY), tracks)
+        moved = cv2.cvtColor(swaying(frame, 2)[1], cv2.COLOR_BGR2GRAY)
+        start = time.perf_counter()
+        for _ in range(repeats):
+            follower.follow(moved, tracks)
+        total += time.perf_counter() - start
+        faces += len(tracks) * repeats
+    return 1000 * total / max(1, faces)
+
+
 def frame_times(analyzer, frames, repeats: int) -> tuple[list[float], float]:
     analyzer.analyze(frames[0])
     times, found = [], []
@@ -158,7 +179,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"classifier {path.name} ({backend}{f', {threads} threads' if backend == 'litert' else ''}): "
                   f"{classifier_throughput(path, threads=threads):.0f} faces/s in batches of 64, "
                   f"{classifier_throughput(path, batch=1, threads=threads):.0f} faces/s one face per call")
-    print()
+    print(f"face follower (template matching, between full searches): "
+          f"{follower_ms_per_face(frame_sets['10']):.3f} ms a face\n")
     ours = {}
     for name in args.detectors.split(","):
         analyzer = FrameAnalyzer(model_path=args.model, detector=name, classifier_threads=args.threads)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import Protocol, Sequence, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import cv2
 import numpy as np
@@ -92,19 +92,13 @@ class HaarDetector:
     min_neighbors: int = 3
     cascade_file: str = "haarcascade_frontalface_default.xml"
     name: str = "haar"
-    #: :meth:`refine` searches each known box grown by this fraction of its side on every side,
-    refine_context: float = 0.5
-    #: rescaled so that the known face is about this many pixels wide; a face whose centre
-    #: moved more than ``refine_max_shift`` of its width is not taken as the same face.
-    refine_face_px: int = 48
-    refine_max_shift: float = 0.35
 
     def _cascade(self) -> cv2.CascadeClassifier:
         """This thread's copy of the cascade.
 
         Why per thread: a ``CascadeClassifier`` keeps its image pyramid inside the object, so
-        two threads searching images of different sizes at once (one student's full frame,
-        another's small refine window) corrupt each other's scales and OpenCV aborts the call.
+        two threads searching images of different sizes at once (two students' frames of
+        different sizes) corrupt each other's scales and OpenCV aborts the call.
         The XML loads in milliseconds, and the copy goes away with its thread.
         """
         path = cv2.data.haarcascades + self.cascade_file
@@ -132,54 +126,6 @@ class HaarDetector:
             if box is not None:
                 found.append(Detection(box=box, score=float(votes)))
         return found
-
-    def refine(self, frame_bgr: np.ndarray, boxes: Sequence[Box]) -> list[Detection | None]:
-        """Each known face found again near where it was: the face moved, or ``None``.
-
-        Why: a full-frame search costs tens of milliseconds on a server CPU, so the pipeline
-        runs it only every few frames; reusing old boxes in between lets a moving student
-        slip out of the crop. Searching a small window around each box, rescaled so the
-        face is ``refine_face_px`` wide and at 0.7-1.4 times its old size, is a handful of
-        cascade scales on a ~100-pixel image: about a millisecond a face.
-        """
-        _check_frame(frame_bgr)
-        height, width = frame_bgr.shape[:2]
-        cascade = self._cascade()
-        lo, hi = int(self.refine_face_px * 0.7), int(self.refine_face_px * 1.4) + 1
-        refined: list[Detection | None] = []
-        for x1, y1, x2, y2 in boxes:
-            side = max(x2 - x1, y2 - y1)
-            pad = int(side * self.refine_context)
-            rx1, ry1 = max(0, x1 - pad), max(0, y1 - pad)
-            rx2, ry2 = min(width, x2 + pad), min(height, y2 + pad)
-            scale = self.refine_face_px / max(1, side)
-            size = (round((rx2 - rx1) * scale), round((ry2 - ry1) * scale))
-            if min(size) < lo:
-                refined.append(None)
-                continue
-            roi = cv2.resize(
-                frame_bgr[ry1:ry2, rx1:rx2], size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-            )
-            gray = cv2.equalizeHist(cv2.cvtColor(roi, cv2.COLOR_BGR2GRAY))
-            found, votes = cascade.detectMultiScale2(
-                gray, scaleFactor=self.scale_factor, minNeighbors=self.min_neighbors, minSize=(lo, lo), maxSize=(hi, hi)
-            )
-            if len(found) == 0:
-                refined.append(None)
-                continue
-            centre = ((x1 + x2) / 2 - rx1) * scale, ((y1 + y2) / 2 - ry1) * scale
-            distances = [(fx + fw / 2 - centre[0]) ** 2 + (fy + fh / 2 - centre[1]) ** 2 for fx, fy, fw, fh in found]
-            best = int(np.argmin(distances))
-            # A face moves a fraction of its width between analysed frames; a hit further
-            # away is another face or a false one, and taking it would merge two tracks.
-            if distances[best] > (self.refine_max_shift * self.refine_face_px) ** 2:
-                refined.append(None)
-                continue
-            fx, fy, fw, fh = found[best]
-            box = to_frame_box(fx + rx1 * scale, fy + ry1 * scale, fw, fh, scale, frame_bgr.shape)
-            votes = np.asarray(votes).reshape(-1)
-            refined.append(None if box is None else Detection(box=box, score=float(votes[best])))
-        return refined
 
 
 _LANDMARK_ORDER = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")

@@ -25,7 +25,7 @@ from fer.crop import DEFAULT_MARGIN, crop_faces
 from fer.detect import DEFAULT_DETECTOR, FaceDetector, make_detector
 from fer.frames import MAX_SIDE, prepare_frame
 from fer.records import Box, Face, FrameResult
-from fer.track import FaceTracker, TrackerOptions
+from fer.track import FaceFollower, FaceTracker, TrackerOptions
 
 
 @dataclass(frozen=True)
@@ -42,8 +42,9 @@ class AnalyzerOptions:
     PrivateTest faces, seeds 0 and 1) measured +2.0 and +1.4 points of accuracy (+-1.2, 95 %) on
     faces tilted up to 25 degrees and no measurable change on upright ones (-0.5 and -0.3,
     +-0.9), for about 0.02 ms a face.
-    ``refine``: between full searches, re-find each tracked face near its last box (detectors
-    with a ``refine`` method: Haar), so a moving face stays in its crop at ~1 ms a face.
+    ``follow``: between full searches, move each tracked box onto its face by template
+    matching (:class:`fer.track.FaceFollower`, any detector), so a moving face stays in its
+    crop; off, boxes stay where the last search found them.
     ``classifier_threads``: threads of the classifier (LiteRT). 1 where analyses already run
     one per core (the live app); ``os.cpu_count()`` for one stream on its own (the CLI).
     ``max_frame_side``: larger frames are shrunk to this first (boxes are still reported in input pixels).
@@ -57,7 +58,7 @@ class AnalyzerOptions:
     detect_every: int = 1
     crop_margin: float = DEFAULT_MARGIN
     align: bool = True
-    refine: bool = True
+    follow: bool = True
     classifier_threads: int = 1
     max_frame_side: int = MAX_SIDE
     smoothing: float = 0.4
@@ -114,6 +115,7 @@ class FrameAnalyzer:
                 max_missed_seconds=options.max_missed_seconds,
             )
         )
+        self.follower = FaceFollower()
         self._frames = 0
         self._landmarks: dict[Box, np.ndarray | None] = {}
 
@@ -126,20 +128,30 @@ class FrameAnalyzer:
     def reset(self) -> None:
         """Forget all tracks (a new stream or a scene cut)."""
         self.tracker.reset()
+        self.follower.reset()
         self._frames = 0
         self._landmarks = {}
 
-    def _follow(self, frame_bgr: np.ndarray, boxes: list[Box]) -> list[Box]:
-        """Between full searches, move each tracked box to where its face is now.
+    def _follow(self, gray: np.ndarray) -> list[Box]:
+        """Between full searches, the live tracks' boxes moved onto their faces in ``gray``.
 
-        A detector with ``refine`` (Haar) re-finds each face in a small window around its box
-        for about a millisecond; a face it cannot re-find keeps its box until the next full
-        search decides whether it is gone. Other detectors keep the boxes as they are.
+        A face the follower cannot find keeps its box until the next full search decides
+        whether it is gone. Landmarks move with their box, so MTCNN's crops stay aligned.
         """
-        refine = getattr(self.detector, "refine", None) if self.options.refine else None
-        if refine is None or not boxes:
+        tracks = self.tracker.live_tracks()
+        boxes = [box for _, box in tracks]
+        if not self.options.follow or not tracks:
             return boxes
-        return [old if new is None else new.box for old, new in zip(boxes, refine(frame_bgr, boxes))]
+        moved = [old if new is None else new for old, new in zip(boxes, self.follower.follow(gray, tracks))]
+        if self.options.align:
+            shifted = {}
+            for old, new in zip(boxes, moved):
+                points = self._landmarks.get(old)
+                if points is not None:
+                    points = np.asarray(points) + (new[0] - old[0], new[1] - old[1])
+                shifted[new] = points
+            self._landmarks = shifted
+        return moved
 
     def analyze(self, frame: np.ndarray, timestamp: float | None = None) -> FrameResult:
         """Analyse one frame (uint8 BGR preferred; gray, BGRA, 16-bit and float are converted).
@@ -158,20 +170,18 @@ class FrameAnalyzer:
             if self.options.align:
                 self._landmarks = {d.box: d.landmarks for d in detections}
         else:
-            boxes = self._follow(prepared.bgr, self.tracker.live_boxes())
+            boxes = self._follow(prepared.gray)
             scores = None
         landmarks = None
         if self.options.align:
-            # Landmarks are only measured on detection frames. Between them the boxes of a
-            # detector without ``refine`` (MTCNN, the one with landmarks) are the very boxes of
-            # the last detection, so its landmarks still fit them exactly: reusing them (looked
-            # up by box) keeps a face's crops, and so its smoothed emotion, consistent over the
-            # skipped frames. A box that did move finds no landmarks and is cropped plain:
-            # unaligned, never misaligned.
+            # Landmarks are only measured on detection frames; between them each box's
+            # landmarks moved with it (``_follow``), so its crops stay aligned.
             landmarks = [self._landmarks.get(box) for box in boxes]
         crops = crop_faces(prepared.gray, boxes, self.options.crop_margin, landmarks=landmarks)
         probs = self.classifier.predict(crops)
         faces = self.tracker.update(boxes, probs, now, scores)
+        if run_detector and self.options.follow:
+            self.follower.remember(prepared.gray, [(f.track_id, f.box) for f in faces])
         if prepared.scale != 1.0:
             faces = [
                 Face(_to_input_box(f.box, prepared.scale, prepared.input_size), f.probs, f.track_id, f.score)

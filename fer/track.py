@@ -5,6 +5,9 @@ need a stable reading per student, so each face is matched to the track it conti
 box overlap, IoU) and its probabilities are an exponential moving average over that track.
 A track missed for ``max_missed_frames`` frames or ``max_missed_seconds`` seconds ends, so
 a student who leaves and comes back, or a stranger in the same seat, starts fresh.
+
+Between full detector searches, :class:`FaceFollower` moves each track's box to where its
+face is now, so a student who moves stays inside the crop.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Sequence
 
+import cv2
 import numpy as np
 
 from fer.records import Box, Face
@@ -144,6 +148,83 @@ class FaceTracker:
         """Boxes of tracks seen on the latest update: reused on frames that skip detection."""
         return [t.box for t in self.tracks if t.missed == 0]
 
+    def live_tracks(self) -> list[tuple[int, Box]]:
+        """``(track_id, box)`` of the tracks seen on the latest update."""
+        return [(t.track_id, t.box) for t in self.tracks if t.missed == 0]
+
     def reset(self) -> None:
         self.tracks = []
         self._next_id = 1
+
+
+@dataclass
+class FaceFollower:
+    """Moves each tracked box to where its face is now, on frames that skip the detector.
+
+    Why template matching: the full search runs only every few frames, and a student who
+    moves in between slips out of a box left where it was. Each face is remembered as it
+    looked on its last detection (gray, scaled to ``template_px`` wide); on a later frame the
+    window around its box (grown by ``context`` of its side on every side, scaled alike) is
+    searched for it by normalised cross-correlation: about 0.07 ms a face (``python -m
+    fer.bench`` prints it), where re-running the Haar cascade in the same window, the method
+    this replaced, made the benchmark's ten-face stream 12.5 ms a frame instead of 7.3. It follows
+    translation only; a face that turned, scaled or left scores under ``min_score`` and keeps
+    its box until the next full search decides. Templates are never refreshed between
+    searches, so errors cannot accumulate.
+    """
+
+    template_px: int = 32
+    context: float = 0.5
+    min_score: float = 0.5
+    _templates: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
+
+    def remember(self, gray: np.ndarray, tracks: Sequence[tuple[int, Box]]) -> None:
+        """Take the templates of a detection frame's faces (forgetting every other track)."""
+        self._templates = {}
+        height, width = gray.shape[:2]
+        for track_id, (x1, y1, x2, y2) in tracks:
+            x1, y1, x2, y2 = max(0, x1), max(0, y1), min(width, x2), min(height, y2)
+            if x2 - x1 < 8 or y2 - y1 < 8:
+                continue
+            scale = self.template_px / (x2 - x1)
+            size = (self.template_px, max(2, round((y2 - y1) * scale)))
+            patch = cv2.resize(gray[y1:y2, x1:x2], size, interpolation=cv2.INTER_AREA)
+            if float(patch.std()) > 1.0:  # a flat patch matches anything
+                self._templates[track_id] = patch
+
+    def follow(self, gray: np.ndarray, tracks: Sequence[tuple[int, Box]]) -> list[Box | None]:
+        """Each track's box moved onto its face in ``gray``, or ``None`` where it was not found."""
+        return [self._follow_one(gray, track_id, box) for track_id, box in tracks]
+
+    def _follow_one(self, gray: np.ndarray, track_id: int, box: Box) -> Box | None:
+        template = self._templates.get(track_id)
+        if template is None:
+            return None
+        height, width = gray.shape[:2]
+        x1, y1, x2, y2 = box
+        side = max(1, x2 - x1)
+        pad = int(side * self.context)
+        wx1, wy1 = max(0, x1 - pad), max(0, y1 - pad)
+        wx2, wy2 = min(width, x2 + pad), min(height, y2 + pad)
+        scale = self.template_px / side
+        size = (round((wx2 - wx1) * scale), round((wy2 - wy1) * scale))
+        if size[0] < template.shape[1] or size[1] < template.shape[0]:
+            return None  # the window left the frame: nothing to match against
+        window = cv2.resize(gray[wy1:wy2, wx1:wx2], size, interpolation=cv2.INTER_AREA)
+        if float(window.std()) <= 1.0:
+            return None
+        scores = cv2.matchTemplate(window, template, cv2.TM_CCOEFF_NORMED)
+        _, best, _, (mx, my) = cv2.minMaxLoc(scores)
+        if not best >= self.min_score:  # also NaN
+            return None
+        # The box moves by the match's offset from where it sits in the window. Within half
+        # a window pixel of it (a few frame pixels) it stays put: rounding alone must not
+        # make a still face's box jitter.
+        ox, oy = (x1 - wx1) * scale, (y1 - wy1) * scale
+        if abs(mx - ox) <= 0.5 and abs(my - oy) <= 0.5:
+            return box
+        dx, dy = round((mx - ox) / scale), round((my - oy) / scale)
+        return (x1 + dx, y1 + dy, x2 + dx, y2 + dy)
+
+    def reset(self) -> None:
+        self._templates = {}

@@ -72,9 +72,9 @@ def test_between_full_searches_haar_boxes_follow_a_moving_face(tiny_model_path, 
     assert face.box != next(f for f in first.faces if f.track_id == track).box
 
 
-def test_refine_off_keeps_the_last_detected_boxes(tiny_model_path, astronaut):
+def test_follow_off_keeps_the_last_detected_boxes(tiny_model_path, astronaut):
     frame, _ = astronaut
-    analyzer = FrameAnalyzer(model_path=tiny_model_path, detector="haar", detect_every=10, refine=False)
+    analyzer = FrameAnalyzer(model_path=tiny_model_path, detector="haar", detect_every=10, follow=False)
     first = analyzer.analyze(frame, timestamp=0.0)
     moved = analyzer.analyze(np.roll(frame, (8, 12), axis=(0, 1)), timestamp=0.1)
     assert [f.box for f in moved.faces] == [f.box for f in first.faces]
@@ -178,3 +178,28 @@ def test_align_uses_the_detectors_landmarks_also_on_tracked_frames(tiny_model_pa
     plain = FrameAnalyzer(model_path=tiny_model_path, face_detector=detector, align=False)
     plain.analyze(classroom.frame)
     assert seen == [None]
+
+
+def test_between_searches_landmarks_move_with_their_followed_box(tiny_model_path, classroom, monkeypatch):
+    import fer.pipeline
+    from fer.crop import crop_faces
+
+    seen = []
+
+    def spy(gray, boxes, margin, size=48, landmarks=None):
+        seen.append((list(boxes), landmarks))
+        return crop_faces(gray, boxes, margin, size, landmarks=landmarks)
+
+    monkeypatch.setattr(fer.pipeline, "crop_faces", spy)
+    detector = _LandmarkDetector(classroom.boxes)
+    analyzer = FrameAnalyzer(model_path=tiny_model_path, face_detector=detector, detect_every=5, align=True)
+    analyzer.analyze(classroom.frame, timestamp=0.0)
+    dy, dx = 6, -9  # the whole class leans: every face moves the same way
+    moved = analyzer.analyze(np.roll(classroom.frame, (dy, dx), axis=(0, 1)), timestamp=0.1)
+    assert not moved.detected and len(moved.faces) == len(classroom.boxes)
+    by_box = {d.box: d.landmarks for d in detector.detections}
+    boxes, landmarks = seen[1]
+    for box, marks in zip(boxes, landmarks):
+        origin = min(by_box, key=lambda b: abs(b[0] + dx - box[0]) + abs(b[1] + dy - box[1]))
+        assert abs(box[0] - origin[0] - dx) <= 2 and abs(box[1] - origin[1] - dy) <= 2, (box, origin)
+        np.testing.assert_allclose(marks, by_box[origin] + (box[0] - origin[0], box[1] - origin[1]))

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from fer.track import FaceTracker, TrackerOptions, iou, match
+from fer.track import FaceFollower, FaceTracker, TrackerOptions, iou, match
 
 
 def onehot(i):
@@ -86,3 +86,53 @@ def test_live_boxes_are_the_faces_seen_on_the_last_update():
     tracker.update([(0, 0, 10, 10), (50, 50, 60, 60)], np.stack([onehot(0), onehot(1)]), 0)
     tracker.update([(0, 0, 10, 10)], onehot(0)[None], 1)
     assert tracker.live_boxes() == [(0, 0, 10, 10)]
+
+
+def _gray(frame):
+    import cv2
+
+    return cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+
+
+def test_the_follower_moves_a_box_onto_a_face_that_moved(astronaut):
+    frame, golden = astronaut
+    follower = FaceFollower()
+    follower.remember(_gray(frame), [(1, golden)])
+    for dy, dx in [(18, -22), (-10, 30), (0, 0)]:  # the student shifted, then came back
+        moved = np.roll(frame, (dy, dx), axis=(0, 1))
+        expected = (golden[0] + dx, golden[1] + dy, golden[2] + dx, golden[3] + dy)
+        (box,) = follower.follow(_gray(moved), [(1, golden)])
+        assert box is not None and iou(box, expected) > 0.85, (dy, dx, box)
+        assert box[2] - box[0] == golden[2] - golden[0] and box[3] - box[1] == golden[3] - golden[1]
+
+
+def test_the_follower_reports_a_face_that_is_gone_as_none(astronaut):
+    frame, golden = astronaut
+    follower = FaceFollower()
+    follower.remember(_gray(frame), [(1, golden)])
+    assert follower.follow(np.full(frame.shape[:2], 127, np.uint8), [(1, golden)]) == [None]
+    noise = np.random.default_rng(0).integers(0, 256, frame.shape[:2], dtype=np.uint8)
+    assert follower.follow(noise, [(1, golden)]) == [None]
+
+
+def test_the_follower_knows_only_the_tracks_of_the_last_detection(astronaut):
+    frame, golden = astronaut
+    follower = FaceFollower()
+    follower.remember(_gray(frame), [(1, golden)])
+    follower.remember(_gray(frame), [(2, golden)])
+    assert follower.follow(_gray(frame), [(1, golden), (3, golden)]) == [None, None]
+    assert follower.follow(_gray(frame), [(2, golden)])[0] is not None
+    follower.reset()
+    assert follower.follow(_gray(frame), [(2, golden)]) == [None]
+
+
+def test_the_follower_handles_boxes_at_the_frame_edge_and_tiny_boxes(astronaut):
+    frame, golden = astronaut
+    gray = _gray(frame)
+    height, width = gray.shape
+    edge, tiny, outside = (width - 60, height - 60, width + 40, height + 40), (0, 0, 3, 3), (width + 10, 0, width + 90, 80)
+    follower = FaceFollower()
+    follower.remember(gray, [(1, edge), (2, tiny), (3, outside), (4, golden)])
+    results = follower.follow(gray, [(1, edge), (2, tiny), (3, outside), (4, (0, 0, width, height))])
+    assert len(results) == 4 and results[1] is None and results[2] is None
+    assert all(r is None or (r[0] >= 0 and r[1] >= 0) for r in results)
