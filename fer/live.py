@@ -20,8 +20,10 @@ Nothing here imports Streamlit; the student page wires :meth:`StudentStream.proc
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
+import traceback
 from dataclasses import dataclass
 from enum import Enum
 from typing import Callable, Sequence
@@ -75,6 +77,12 @@ class StreamStatus:
         """The main face's label and its probability, what the student sees of themselves."""
         face = main_face(self.faces)
         return None if face is None else (face.label, float(np.max(face.probs)))
+
+
+#: Seconds between two log lines about the same stream's failing storage.
+SINK_LOG_INTERVAL_S = 30.0
+#: Seconds of frames without a finished analysis after which the worker counts as stuck.
+STUCK_AFTER_S = 15.0
 
 
 def main_face(faces: Sequence[Face]) -> Face | None:
@@ -147,6 +155,13 @@ class StudentStream:
         self._next_sample: float | None = None
         self._frames_in = self._analysed = self._dropped = self._sent = self._errors = 0
         self._error: str | None = None
+        # A storage failure outlives the next good analysis: it is cleared only by a stored
+        # sample, so a student whose numbers never reach the teacher is told so.
+        self._sink_error: str | None = None
+        self._sink_logged_at = -float("inf")
+        # When the worker last finished an analysis (or started); see _check_progress.
+        self._progress_at: float | None = None
+        self._stall_logged = False
         self._stopped = False
         self._ended = False
         self._closed = False
@@ -169,6 +184,9 @@ class StudentStream:
             self._last_frame_at = self._clock()
             faces = self._faces
             self._wake.notify()
+            stuck = self._check_progress(self._last_frame_at)
+        if stuck is not None:
+            self._log_stuck_worker(*stuck)
         if not faces:
             return frame_bgr
         try:
@@ -224,6 +242,8 @@ class StudentStream:
             del frame  # the frame is not kept past its analysis
             with self._lock:
                 self._analysed += 1
+                self._progress_at = self._clock()
+                self._stall_logged = False
                 if result is not None:
                     self._faces = tuple(result.faces)
                     face = main_face(result.faces)
@@ -231,6 +251,29 @@ class StudentStream:
                     self._error = None
         self._maybe_sample(now)
         return analysed
+
+    def _check_progress(self, now: float) -> tuple[threading.Thread, float] | None:
+        """The worker and how long it has been stuck, once per stall (called under the lock).
+
+        Frames arrive but no analysis has finished for ``STUCK_AFTER_S``: the worker is
+        blocked (in the store, the detector, the gate...) and the student's box and label
+        are frozen. Nothing in the app should ever do this, so when it happens the log gets
+        the worker's stack, which says where.
+        """
+        thread = self._thread
+        if thread is None or self._stopped or self._progress_at is None or self._stall_logged:
+            return None
+        stuck_for = now - self._progress_at
+        if stuck_for <= STUCK_AFTER_S:
+            return None
+        self._stall_logged = True
+        return thread, stuck_for
+
+    def _log_stuck_worker(self, thread: threading.Thread, stuck_for: float) -> None:
+        frame = sys._current_frames().get(thread.ident) if thread.ident is not None else None
+        stack = "".join(traceback.format_stack(frame)) if frame is not None else "(thread gone)\n"
+        log.warning("student %s in room %s: frames arrive but none was analysed for %.0f s; worker stack:\n%s",
+                    self.student_id, self.room, stuck_for, stack)
 
     def _failed(self, message: str) -> None:
         with self._lock:
@@ -271,15 +314,28 @@ class StudentStream:
                 self._error = str(error)
             return False
         except FerError as error:  # e.g. storage briefly unavailable: keep going
-            self._failed(f"could not save the numbers: {error}")
+            self._sink_failed(f"could not save the numbers: {error}")
             return False
         except Exception as error:
             log.exception("sample sink failed")
-            self._failed(f"could not save the numbers ({type(error).__name__})")
+            self._sink_failed(f"could not save the numbers ({type(error).__name__})")
             return False
         with self._lock:
             self._sent += 1
+            self._sink_error = None
         return True
+
+    def _sink_failed(self, message: str) -> None:
+        """Count and keep a storage failure; log it at most every ``SINK_LOG_INTERVAL_S``."""
+        now = self._clock()
+        with self._lock:
+            self._errors += 1
+            self._sink_error = message
+            due = now - self._sink_logged_at >= SINK_LOG_INTERVAL_S
+            if due:
+                self._sink_logged_at = now
+        if due:  # the admin's only view of it: the student's page shows it, the teacher's does not
+            log.warning("student %s in room %s: %s", self.student_id, self.room, message)
 
     def _run(self) -> None:
         while True:
@@ -312,6 +368,8 @@ class StudentStream:
                 self._stopped = False
                 if self._last_frame_at is not None:
                     self._last_frame_at = self._clock()  # a restart is activity: not idle yet
+                self._progress_at = self._clock()
+                self._stall_logged = False
                 self._thread = threading.Thread(target=self._run, name=f"classmood-{self.student_id}", daemon=True)
                 self._thread.start()
         return self
@@ -357,6 +415,10 @@ class StudentStream:
                 state = StreamState.STALLED
             else:
                 state = StreamState.LIVE
+            error = self._sink_error or self._error
+            if state is StreamState.LIVE and self._progress_at is not None and now - self._progress_at > STUCK_AFTER_S:
+                error = (f"your video reaches the server but has not been analysed for {now - self._progress_at:.0f} s, "
+                         "so the teacher sees you as absent; press STOP, then START")
             return StreamStatus(
                 state=state,
                 faces=self._faces,
@@ -365,7 +427,7 @@ class StudentStream:
                 frames_dropped=self._dropped,
                 samples_sent=self._sent,
                 errors=self._errors,
-                error=self._error,
+                error=error,
             )
 
     @property

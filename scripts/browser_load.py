@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
+import shutil
 import signal
 import sys
 import tempfile
@@ -37,7 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from browser import (  # noqa: E402  (tests/browser.py: the browser tests' helpers)
-    AppServer, camera_scene, descendants, is_chromium, join_as, launch_browser, metrics, start_camera, wait_for,
+    ARTIFACTS, AppServer, camera_scene, descendants, is_chromium, join_as, launch_browser, metrics, start_camera, wait_for,
     write_y4m,
 )
 
@@ -146,6 +147,9 @@ def measure(n: int, args, fer_split, sync_api, workdir: Path) -> Row:
             browsers = [launch_browser(p, camera) for camera in cameras]
             pages = [join_as(b, server.url, code, f"Student {i + 1}") for i, b in enumerate(browsers)]
             started = time.monotonic()
+            console = {i: [] for i in range(n)}
+            for i, page in enumerate(pages):
+                page.on("console", lambda m, i=i: console[i].append(f"{time.monotonic():.2f} {m.type}: {m.text[:300]}"))
             for page in pages:
                 start_camera(page)
 
@@ -153,7 +157,14 @@ def measure(n: int, args, fer_split, sync_api, workdir: Path) -> Row:
                 recent = store.samples(code, start=time.time() - config.presence_timeout_s)
                 return len({s.student_id for s in recent if s.probs is not None}) == n
 
-            wait_for(all_present, args.join_timeout, f"all {n} students present", teacher, f"load-{n}", poll=0.25)
+            try:
+                wait_for(all_present, args.join_timeout, f"all {n} students present", teacher, f"load-{n}", poll=0.25)
+            except AssertionError:  # what each student saw and the server's threads, for whoever looks into it
+                server.dump_threads()
+                for i, page in enumerate(pages):
+                    page.screenshot(path=str(ARTIFACTS / f"FAILED-load-{n}-student{i + 1}.png"), full_page=True)
+                    (ARTIFACTS / f"FAILED-load-{n}-student{i + 1}-console.txt").write_text("\n".join(console[i]))
+                raise
             all_present_s = time.monotonic() - started
 
             server_cpu0, chrome0, machine0 = tree_cpu(server.pid), chromium_cpu(), machine_busy()
@@ -234,6 +245,10 @@ def main(argv: list[str] | None = None) -> int:
                     rows.append(measure(n, args, fer_split, sync_api, workdir).markdown())
                 except AssertionError as error:  # e.g. not everyone present in time: that is a result too
                     rows.append(f"| {n} | failed: {error} | | | | | | |")
+                    kept = ARTIFACTS / f"FAILED-load-{n}-server.log"
+                    kept.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(workdir / f"server{n}.log", kept)  # the temporary folder goes away
+                    print(f"server log kept: {kept}", file=sys.stderr)
                 print(f"N={n} done: {rows[-1]}", file=sys.stderr, flush=True)
         finally:
             for pid in chromium_pids():  # any browser the driver did not take down

@@ -244,3 +244,64 @@ def test_a_stream_whose_frames_stop_ends_its_thread_and_marks_the_student_absent
     time.sleep(0.2)
     assert stream.running and stream.status().frames_analysed >= 6
     stream.stop(mark_absent=False)
+
+
+def test_a_storage_failure_stays_visible_until_a_sample_is_stored_and_is_logged_once(caplog):
+    from fer.store import StorageUnavailableError
+
+    clock, failing = Clock(), [True]
+    stored = []
+
+    def sink(sample):
+        if failing[0]:
+            raise StorageUnavailableError("database is locked")
+        stored.append(sample)
+
+    stream = StudentStream("ABCD-EFGH", "s1", FakeAnalyzer(), sink, analysis_fps=2.0, sample_interval_s=1.0,
+                           draw=lambda img, faces: img, clock=clock)
+    with caplog.at_level("WARNING", logger="fer.live"):
+        for _ in range(8):  # four seconds of good analyses, every sample refused
+            stream.process(frame(1))
+            stream.step()
+            clock.t += 0.5
+            assert stream.status().error is None or "could not save the numbers: database is locked" in stream.status().error
+        assert "database is locked" in stream.status().error  # a good analysis does not hide it
+        failing[0] = False
+        for _ in range(4):
+            stream.process(frame(1))
+            stream.step()
+            clock.t += 0.5
+    assert stored and stream.status().error is None
+    warnings = [r for r in caplog.records if "database is locked" in r.getMessage()]
+    assert len(warnings) == 1 and "s1" in warnings[0].getMessage()
+
+
+def test_a_stuck_worker_is_logged_with_its_stack_and_the_student_is_told(caplog):
+    from fer import live
+
+    release = threading.Event()
+
+    def blocked_analyze(frame_bgr, timestamp):
+        release.wait(10)
+        return FrameResult(faces=[], timestamp=timestamp)
+
+    clock = Clock()
+    stream = StudentStream("ABCD-EFGH", "s1", blocked_analyze, lambda s: None, analysis_fps=2.0,
+                           draw=lambda img, faces: img, clock=clock)
+    try:
+        with caplog.at_level("WARNING", logger="fer.live"):
+            stream.start()
+            stream.process(frame(1))
+            deadline = time.monotonic() + 5
+            while stream.pending_frames and time.monotonic() < deadline:  # the worker took it and blocks
+                time.sleep(0.01)
+            clock.t += live.STUCK_AFTER_S + 1
+            stream.process(frame(1))
+            stream.process(frame(1))  # logged once per stall
+        status = stream.status()
+        assert status.state is StreamState.LIVE and "has not been analysed for 16 s" in status.error
+        stuck = [r.getMessage() for r in caplog.records if "none was analysed" in r.getMessage()]
+        assert len(stuck) == 1 and "blocked_analyze" in stuck[0]
+    finally:
+        release.set()
+        stream.stop(mark_absent=False)
