@@ -83,8 +83,8 @@ class AppConfig:
     detector: str = "haar"
     #: Run the face detector on every n-th analysed frame of a student and follow the
     #: tracked faces in between (``CLASSMOOD_DETECT_EVERY``; 1 = detect on every frame).
-    #: Detection is most of an analysis's cost, and between detections each face is re-found
-    #: in a small window around its last box, so a student moving at a webcam stays boxed.
+    #: Detection is most of an analysis's cost, and between detections each face is followed
+    #: by template matching (``fer.track.FaceFollower``), so a student moving at a webcam stays boxed.
     #: At 3 analysed fps, 6 means a full search every 2 s (a newly seated student is found
     #: within 2 s); measured by ``fer.loadtest`` on 2 cores with 30 students (float32 model,
     #: Haar at 480 px): 2.1 analysed fps each at 6, 1.5 at 3.

@@ -67,7 +67,8 @@ class ExportResult:
     size_bytes: int
     max_abs_diff: float
     batch_sizes: tuple[int, ...]
-    quantized: bool = False
+    quantized: bool
+    tolerance: float
 
 
 def _tensorflow():
@@ -144,7 +145,7 @@ def export(model_path: str | os.PathLike = DEFAULT_MODEL_PATH, out: str | os.Pat
     partial = out.with_name(out.name + ".partial")
     partial.write_bytes(content)
     os.replace(partial, out)  # a running app never reads half a file
-    return ExportResult(out, len(content), diff, tuple(batch_sizes), quantize)
+    return ExportResult(out, len(content), diff, tuple(batch_sizes), quantize, tolerance)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -155,16 +156,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tolerance", type=float, default=None,
                         help=f"largest allowed |LiteRT - Keras| (default: {QUANTIZED_TOLERANCE:g}, {TOLERANCE:g} with --float32)")
     args = parser.parse_args(argv)
-    tolerance = args.tolerance if args.tolerance is not None else (TOLERANCE if args.float32 else QUANTIZED_TOLERANCE)
     try:
-        result = export(args.model, args.out, tolerance, quantize=not args.float32)
+        result = export(args.model, args.out, args.tolerance, quantize=not args.float32)
     except FerError as exc:
         print(f"fer.export: {exc}", file=sys.stderr)
         return 1
     print(
         f"wrote {result.path} ({result.size_bytes / 1e6:.1f} MB, {'int8 weights' if result.quantized else 'float32'}); "
         f"LiteRT vs Keras max |diff| {result.max_abs_diff:.2e} over batches {', '.join(map(str, result.batch_sizes))} "
-        f"and constant faces (tolerance {tolerance:g})"
+        f"and constant faces (tolerance {result.tolerance:g})"
     )
     return 0
 

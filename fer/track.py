@@ -144,12 +144,9 @@ class FaceTracker:
             or now - track.last_seen > self.options.max_missed_seconds
         )
 
-    def live_boxes(self) -> list[Box]:
-        """Boxes of tracks seen on the latest update: reused on frames that skip detection."""
-        return [t.box for t in self.tracks if t.missed == 0]
-
     def live_tracks(self) -> list[tuple[int, Box]]:
-        """``(track_id, box)`` of the tracks seen on the latest update."""
+        """``(track_id, box)`` of the tracks seen on the latest update: followed on frames
+        that skip detection."""
         return [(t.track_id, t.box) for t in self.tracks if t.missed == 0]
 
     def reset(self) -> None:

@@ -81,11 +81,11 @@ def test_new_faces_get_fresh_ids_and_reset_starts_over():
     assert tracker.update([(50, 50, 60, 60)], onehot(1)[None], 2)[0].track_id == 1
 
 
-def test_live_boxes_are_the_faces_seen_on_the_last_update():
+def test_live_tracks_are_the_faces_seen_on_the_last_update():
     tracker = FaceTracker()
-    tracker.update([(0, 0, 10, 10), (50, 50, 60, 60)], np.stack([onehot(0), onehot(1)]), 0)
+    first = tracker.update([(0, 0, 10, 10), (50, 50, 60, 60)], np.stack([onehot(0), onehot(1)]), 0)
     tracker.update([(0, 0, 10, 10)], onehot(0)[None], 1)
-    assert tracker.live_boxes() == [(0, 0, 10, 10)]
+    assert tracker.live_tracks() == [(first[0].track_id, (0, 0, 10, 10))]
 
 
 def _gray(frame):
