@@ -225,8 +225,11 @@ class StudentStream:
             if self._pending is not None and now >= self._next_analysis and not self._ended:
                 frame, self._pending = self._pending, None
                 # Schedule from the planned time, not from now, so the rate holds even
-                # when the worker wakes a little late; but never build up a backlog.
-                self._next_analysis = max(self._next_analysis + self._period, now)
+                # when the worker wakes a little late; but never build up a backlog. The
+                # first analysis plans from now: from the initial -inf the second would
+                # follow it at once.
+                planned = self._next_analysis if self._next_analysis != -float("inf") else now
+                self._next_analysis = max(planned + self._period, now)
         analysed = False
         if frame is not None:
             analysed = True

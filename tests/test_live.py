@@ -305,3 +305,15 @@ def test_a_stuck_worker_is_logged_with_its_stack_and_the_student_is_told(caplog)
     finally:
         release.set()
         stream.stop(mark_absent=False)
+
+
+def test_the_second_analysis_waits_a_full_period_after_the_first(rig):
+    stream, clock, analyzer, _ = rig
+    stream.process(frame(1, 0))
+    assert stream.step()
+    clock.t += 0.1  # 2 fps: the next analysis is due 0.5 s after the first
+    stream.process(frame(1, 1))
+    assert not stream.step()
+    clock.t += 0.4
+    assert stream.step()
+    assert analyzer.seen == [0, 1]
