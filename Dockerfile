@@ -19,7 +19,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     TF_CPP_MIN_LOG_LEVEL=2
 
 # Dependencies first, in their own layer: editing the app does not reinstall them. No
-# TensorFlow: the model is served by LiteRT from models/emotion_cnn.tflite (fer/export.py).
+# TensorFlow: the model is served by LiteRT from models/emotion_cnn.tflite (fer/training/export.py).
 COPY requirements.txt /tmp/requirements.txt
 RUN python3 -m venv /opt/venv \
     && pip install --no-compile -r /tmp/requirements.txt \
@@ -41,4 +41,4 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
 # fer.preflight first: a corrupt model or an unwritable /data stops the container with a clear
 # message instead of serving a half-broken app. exec: Streamlit replaces the shell as PID 1,
 # so that `docker stop`'s SIGTERM reaches it.
-CMD ["sh", "-c", "python -m fer.preflight && exec streamlit run streamlit_app.py --server.port \"${PORT:-8501}\" --server.address 0.0.0.0 --server.headless true"]
+CMD ["sh", "-c", "python -m fer preflight && exec streamlit run streamlit_app.py --server.port \"${PORT:-8501}\" --server.address 0.0.0.0 --server.headless true"]

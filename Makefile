@@ -25,7 +25,7 @@ install-train: $(VENV)/.train
 install-dev: $(VENV)/.dev
 
 run: $(VENV)/.app
-	$(PY) -m fer.preflight && $(PY) -m streamlit run streamlit_app.py --server.headless true --server.port $(PORT)
+	$(PY) -m fer preflight && $(PY) -m streamlit run streamlit_app.py --server.headless true --server.port $(PORT)
 
 test: $(VENV)/.dev
 	$(PY) -m pytest -q

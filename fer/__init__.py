@@ -9,16 +9,16 @@ from __future__ import annotations
 import importlib
 
 _EXPORTS = {
-    "FrameAnalyzer": "fer.pipeline",
-    "AnalyzerOptions": "fer.pipeline",
-    "Face": "fer.records",
-    "FrameResult": "fer.records",
-    "Detection": "fer.records",
+    "FrameAnalyzer": "fer.vision.pipeline",
+    "AnalyzerOptions": "fer.vision.pipeline",
+    "Face": "fer.vision.records",
+    "FrameResult": "fer.vision.records",
+    "Detection": "fer.vision.records",
     "FerError": "fer.errors",
     "InputError": "fer.errors",
     "ModelLoadError": "fer.errors",
     "DetectorError": "fer.errors",
-    "EMOTIONS": "fer.data",
+    "EMOTIONS": "fer.emotions",
 }
 
 __all__ = sorted(_EXPORTS)

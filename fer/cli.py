@@ -18,15 +18,15 @@ from pathlib import Path
 
 import numpy as np
 
-from fer.data import EMOTIONS
+from fer.emotions import EMOTIONS
 from fer.errors import FerError, InputError
 
 EXIT_OK, EXIT_ERROR = 0, 1
 
 
 def _parser() -> argparse.ArgumentParser:
-    from fer.classify import DEFAULT_MODEL_PATH
-    from fer.detect import DEFAULT_DETECTOR, DETECTORS
+    from fer.vision.classify import DEFAULT_MODEL_PATH
+    from fer.vision.detect import DEFAULT_DETECTOR, DETECTORS
 
     parser = argparse.ArgumentParser(prog="python -m fer", description="ClassMood facial emotion analysis")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -71,7 +71,7 @@ def _prefixed(path: Path, exc: Exception) -> str:
 def analyze_image(path: Path, analyzer, out_dir: Path) -> list[Path]:
     import cv2
 
-    from fer.media import analyze_image_array
+    from fer.vision.media import analyze_image_array
 
     image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if image is None:
@@ -91,7 +91,7 @@ def analyze_image(path: Path, analyzer, out_dir: Path) -> list[Path]:
 
 
 def _open_video(path: Path):
-    from fer.media import open_video
+    from fer.vision.media import open_video
 
     return open_video(str(path), str(path))
 
@@ -101,9 +101,9 @@ def analyze_video(path: Path, analyzer, out_dir: Path, every: int = 1, fps: floa
     import av
     from tqdm import tqdm
 
-    from fer.annotate import annotate
-    from fer.media import video_steps
-    from fer.timeline import plot_timeline
+    from fer.vision.annotate import annotate
+    from fer.vision.media import video_steps
+    from fer.vision.timeline import plot_timeline
 
     container = _open_video(path)
     stream = container.streams.video[0]
@@ -172,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         if not image:
             _open_video(args.path).close()  # fail on a non-video before loading the model
 
-        from fer.pipeline import FrameAnalyzer
+        from fer.vision.pipeline import FrameAnalyzer
 
         analyzer = FrameAnalyzer(model_path=args.model, detector=args.detector,
                                  classifier_threads=args.threads).load()

@@ -78,23 +78,23 @@ class AppConfig:
     #: Frames per second analysed per student (``CLASSMOOD_ANALYSIS_FPS``); the browser
     #: sends more, the processor keeps only the newest, so this bounds server CPU per student.
     analysis_fps: float = 3.0
-    #: Face detector name handed to ``fer.detect`` (``CLASSMOOD_DETECTOR``); unknown names
+    #: Face detector name handed to ``fer.vision.detect`` (``CLASSMOOD_DETECTOR``); unknown names
     #: are reported there, where the list of detectors lives.
     detector: str = "haar"
     #: Run the face detector on every n-th analysed frame of a student and follow the
     #: tracked faces in between (``CLASSMOOD_DETECT_EVERY``; 1 = detect on every frame).
     #: Detection is most of an analysis's cost, and between detections each face is followed
-    #: by template matching (``fer.track.FaceFollower``), so a student moving at a webcam stays boxed.
+    #: by template matching (``fer.vision.track.FaceFollower``), so a student moving at a webcam stays boxed.
     #: At 3 analysed fps, 6 means a full search every 2 s (a newly seated student is found
-    #: within 2 s); measured by ``fer.loadtest`` on 2 cores with 30 students (float32 model,
+    #: within 2 s); measured by ``fer.bench.loadtest`` on 2 cores with 30 students (float32 model,
     #: Haar at 480 px): 2.1 analysed fps each at 6, 1.5 at 3.
     detect_every: int = 6
     #: Analyses that may run at once in this process (``CLASSMOOD_ANALYSIS_SLOTS``; 0 = one
     #: per CPU core). More students than that wait their turn in a fair queue
-    #: (:mod:`fer.governor`) instead of slowing every analysis down.
+    #: (:mod:`fer.classroom.governor`) instead of slowing every analysis down.
     analysis_slots: int = 0
     #: Trained emotion model (``CLASSMOOD_MODEL_PATH``): by default the LiteRT export of the
-    #: shipped ``emotion_cnn.keras`` (``python -m fer.export``), which serves a single face
+    #: shipped ``emotion_cnn.keras`` (``python -m fer export``), which serves a single face
     #: about twice as fast as Keras and needs no TensorFlow; a ``.keras`` path works too.
     model_path: Path = REPO_ROOT / "models" / "emotion_cnn.tflite"
     #: Folder of the SQLite database (``CLASSMOOD_DATA_DIR``); created when missing.
@@ -164,9 +164,9 @@ class AppConfig:
         return self.data_dir / DB_FILENAME
 
     def analyzer_options(self):
-        """The :class:`fer.pipeline.AnalyzerOptions` of a student's stream (one place for the
+        """The :class:`fer.vision.pipeline.AnalyzerOptions` of a student's stream (one place for the
         app, the load test and any other caller that must behave like the app)."""
-        from fer.pipeline import AnalyzerOptions
+        from fer.vision.pipeline import AnalyzerOptions
 
         return AnalyzerOptions(model_path=self.model_path, detector=self.detector, detect_every=self.detect_every)
 

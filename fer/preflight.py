@@ -1,6 +1,6 @@
 """Check everything the web app needs before its server starts, and refuse to start if not.
 
-    python -m fer.preflight && streamlit run streamlit_app.py ...
+    python -m fer preflight && streamlit run streamlit_app.py ...
 
 Why: Streamlit starts and answers its health check even when the emotion model is corrupt
 or the data directory is read-only; the first student to join would find out, mid-lecture.
@@ -8,14 +8,13 @@ The start commands (``Procfile``, the ``Dockerfile``, ``make run``) run this fir
 broken deployment fails at once with one clear line per problem and a non-zero exit code
 (Docker restarts nothing healthy, Heroku shows the message in its log), instead of starting
 half-broken. Each check uses the same code the app uses: the configuration from the
-environment and Streamlit secrets, the model through :func:`fer.classify.load_model` with a
+environment and Streamlit secrets, the model through :func:`fer.vision.classify.load_model` with a
 test prediction, the configured detector on a blank frame, and the store opened and closed.
 """
 
 from __future__ import annotations
 
 import os
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,7 +49,7 @@ def streamlit_secrets(cwd: Path | None = None) -> dict[str, Any]:
 
 
 def _check_model(cfg: AppConfig) -> str:
-    from fer.classify import load_model
+    from fer.vision.classify import load_model
 
     loaded = load_model(cfg.model_path)
     probs = np.asarray(loaded.predict(np.full((2, 48, 48, 1), 128.0, np.float32)))
@@ -60,14 +59,14 @@ def _check_model(cfg: AppConfig) -> str:
 
 
 def _check_detector(cfg: AppConfig) -> str:
-    from fer.detect import make_detector
+    from fer.vision.detect import make_detector
 
     make_detector(cfg.detector).detect(np.zeros((120, 160, 3), np.uint8))
     return f"{cfg.detector} detector ready"
 
 
 def _check_store(cfg: AppConfig) -> str:
-    from fer.store import open_store
+    from fer.classroom.store.factory import open_store
 
     store = open_store(cfg)
     try:

@@ -6,7 +6,7 @@ dashboard and is shown only here, once: the store keeps only its hash.
 
 import streamlit as st
 
-from fer.rooms import RoomError
+from fer.classroom.rooms import RoomError
 from ui.common import link, page_url, sidebar, store
 
 sidebar()

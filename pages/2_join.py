@@ -2,15 +2,15 @@
 
 The camera starts only after consent. The student sees their own video with the face box
 and their current expression, and can leave at any time. Wiring only: the live processing
-is :class:`fer.live.StudentStream`, the storage :mod:`fer.store`.
+is :class:`fer.classroom.live.StudentStream`, the storage :mod:`fer.classroom.store`.
 """
 
 import av
 import streamlit as st
 from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
-from fer.live import StreamState, StudentStream
-from fer.rooms import RoomClosedError, RoomError, UnknownStudentError
+from fer.classroom.live import StreamState, StudentStream
+from fer.classroom.rooms import RoomClosedError, RoomError, UnknownStudentError
 from ui.common import analysis_gate, config, new_analyzer, query_param, sidebar, store
 
 sidebar()

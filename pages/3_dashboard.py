@@ -9,9 +9,9 @@ import time
 
 import streamlit as st
 
-from fer.aggregate import PRESENCE_RATE_DEFINITION, Presence
-from fer.dashboard import dashboard_view
-from fer.rooms import RoomError
+from fer.classroom.aggregate import PRESENCE_RATE_DEFINITION, Presence
+from fer.classroom.dashboard import dashboard_view
+from fer.classroom.rooms import RoomError
 from ui.charts import distribution_figure, timeline_figure, trend_html
 from ui.common import config, link, query_param, sidebar, store
 from ui.teacher import teacher_gate

@@ -9,9 +9,9 @@ import time
 import plotly.graph_objects as go
 import streamlit as st
 
-from fer.aggregate import PRESENCE_RATE_DEFINITION
-from fer.data import EMOTIONS
-from fer.report import session_report
+from fer.classroom.aggregate import PRESENCE_RATE_DEFINITION
+from fer.emotions import EMOTIONS
+from fer.classroom.report import session_report
 from ui.charts import COLORS, timeline_figure
 from ui.common import config, link, query_param, sidebar, store
 from ui.teacher import teacher_gate

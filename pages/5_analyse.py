@@ -1,6 +1,6 @@
 """Analyse media: upload an image or a short video, get the annotated result and a table.
 
-The same code as ``python -m fer analyze`` (:mod:`fer.media`), run on the upload in memory:
+The same code as ``python -m fer analyze`` (:mod:`fer.vision.media`), run on the upload in memory:
 nothing uploaded is written to disk, and everything is dropped when the page is left.
 """
 
@@ -8,7 +8,7 @@ import cv2
 import streamlit as st
 
 from fer.errors import FerError
-from fer.media import analyze_image_array, analyze_video_bytes, decode_image
+from fer.vision.media import analyze_image_array, analyze_video_bytes, decode_image
 from ui.common import config, new_analyzer, sidebar
 
 sidebar()

@@ -118,7 +118,7 @@ HEADER = (
 
 def measure(n: int, args, fer_split, sync_api, workdir: Path) -> Row:
     from fer.config import AppConfig
-    from fer.store import open_store
+    from fer.classroom.store.factory import open_store
 
     env = {
         "CLASSMOOD_ANALYSIS_FPS": str(args.analysis_fps),
@@ -221,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:
         print("playwright is not installed (pip install playwright)", file=sys.stderr)
         return 2
-    from fer.scenes import fer_faces
+    from fer.bench.scenes import fer_faces
 
     fer_split = fer_faces("PrivateTest")
     if fer_split is None:

@@ -20,7 +20,7 @@ common=(--data "$PACK" --epochs "$EPOCHS" --patience 1000 --aug-workers "${AUG_W
         --teachers "$RUNS/teacher1.keras,$RUNS/teacher2.keras" --teacher-mirror --distill-alpha 0.9 --distill-temperature 2 ${EXTRA:-})
 date +"distil start %T"
 for seed in 31 32 33; do
-  timeout "${PHASE_S:-230}" python3 -m fer.train "${common[@]}" --out "$RUNS/kd_s$seed" --seed $seed > "$RUNS/kd_s$seed.log" 2>&1 &
+  timeout "${PHASE_S:-230}" python3 -m fer.training.train "${common[@]}" --out "$RUNS/kd_s$seed" --seed $seed > "$RUNS/kd_s$seed.log" 2>&1 &
 done
 wait
 date +"distil end %T"

@@ -9,8 +9,8 @@
 # Phase 1 trains, side by side on the one GPU: two wider teachers (48-384 channels, 2.6 M
 # parameters) and a baseline of the shipped size (32-256, 1.2 M) from the labels alone.
 # Phase 2 distils the teachers' averaged logits into two students of the shipped size
-# (two mixes of teacher and label); PublicTest picks which one ships (python -m fer.ensemble
-# --compare back on the CPU). Every run uses fer.train with the same recipe, so the same
+# (two mixes of teacher and label); PublicTest picks which one ships (python -m fer ensemble
+# --compare back on the CPU). Every run uses fer.training.train with the same recipe, so the same
 # commands on a CPU reproduce the files, only slower. Wheels for keras/namex/optree, if the
 # host lacks Keras, are read from $WHEELS (default .gpu/whl).
 set -u
@@ -29,16 +29,16 @@ mkdir -p "$RUNS" "$OUT"
 common=(--data "$PACK" --epochs "$EPOCHS" --patience 1000 --aug-workers "${AUG_WORKERS:-4}" --epoch-lines ${EXTRA:-})
 
 date +"phase 1 start %T"
-timeout "${PHASE1_S:-270}" python3 -m fer.train "${common[@]}" --out "$RUNS/teacher1" --seed 11 --widths 48,96,192,384 > "$RUNS/teacher1.log" 2>&1 &
-timeout "${PHASE1_S:-270}" python3 -m fer.train "${common[@]}" --out "$RUNS/teacher2" --seed 12 --widths 48,96,192,384 > "$RUNS/teacher2.log" 2>&1 &
-timeout "${PHASE1_S:-270}" python3 -m fer.train "${common[@]}" --out "$RUNS/baseline" --seed 10 > "$RUNS/baseline.log" 2>&1 &
+timeout "${PHASE1_S:-270}" python3 -m fer.training.train "${common[@]}" --out "$RUNS/teacher1" --seed 11 --widths 48,96,192,384 > "$RUNS/teacher1.log" 2>&1 &
+timeout "${PHASE1_S:-270}" python3 -m fer.training.train "${common[@]}" --out "$RUNS/teacher2" --seed 12 --widths 48,96,192,384 > "$RUNS/teacher2.log" 2>&1 &
+timeout "${PHASE1_S:-270}" python3 -m fer.training.train "${common[@]}" --out "$RUNS/baseline" --seed 10 > "$RUNS/baseline.log" 2>&1 &
 wait
 date +"phase 1 end %T"
 tail -n 3 "$RUNS"/teacher1.log "$RUNS"/teacher2.log "$RUNS"/baseline.log
 
 teachers="$RUNS/teacher1/best.keras,$RUNS/teacher2/best.keras"
-timeout "${PHASE2_S:-230}" python3 -m fer.train "${common[@]}" --out "$RUNS/student_a07" --seed 21 --teachers "$teachers" --distill-alpha 0.7 > "$RUNS/student_a07.log" 2>&1 &
-timeout "${PHASE2_S:-230}" python3 -m fer.train "${common[@]}" --out "$RUNS/student_a09t2" --seed 22 --teachers "$teachers" --distill-alpha 0.9 --distill-temperature 2 > "$RUNS/student_a09t2.log" 2>&1 &
+timeout "${PHASE2_S:-230}" python3 -m fer.training.train "${common[@]}" --out "$RUNS/student_a07" --seed 21 --teachers "$teachers" --distill-alpha 0.7 > "$RUNS/student_a07.log" 2>&1 &
+timeout "${PHASE2_S:-230}" python3 -m fer.training.train "${common[@]}" --out "$RUNS/student_a09t2" --seed 22 --teachers "$teachers" --distill-alpha 0.9 --distill-temperature 2 > "$RUNS/student_a09t2.log" 2>&1 &
 wait
 date +"phase 2 end %T"
 tail -n 3 "$RUNS"/student_a07.log "$RUNS"/student_a09t2.log

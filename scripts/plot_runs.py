@@ -3,7 +3,7 @@
     python scripts/plot_runs.py models/training_history.csv:member_A \
         runs/gpu1/student_a07/history.csv:student_a07 ... --out models/training_curves.png
 
-Each argument is ``history.csv[:label]`` as written by ``python -m fer.train``.
+Each argument is ``history.csv[:label]`` as written by ``python -m fer train``.
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 MB = 1_000_000  # Heroku's "MB" in its size messages are decimal megabytes
 #: Model files the app ships: counted from the working tree when not committed yet.
 MODEL_PATTERNS = ("models/*.keras", "models/*.tflite")
-#: The file a serving install (no TensorFlow) classifies with; made by `python -m fer.export`.
+#: The file a serving install (no TensorFlow) classifies with; made by `python -m fer export`.
 SERVED_MODEL = Path("models/emotion_cnn.tflite")
 
 
@@ -96,7 +96,7 @@ def app_files(root: Path) -> tuple[tuple[Path, ...], list[str]]:
                 kept.append(relative_model)
                 notes.append(f"{relative_model} is not committed yet; counted from the working tree")
     if not (root / SERVED_MODEL).is_file():
-        notes.append(f"{SERVED_MODEL} is missing (python -m fer.export): add its size (about 5 MB) to the totals")
+        notes.append(f"{SERVED_MODEL} is missing (python -m fer export): add its size (about 5 MB) to the totals")
     return tuple(root / p for p in kept), notes
 
 

@@ -4,7 +4,7 @@
     python scripts/weights_fp16.py unpack .gpu/teacher1.npz /tmp/teacher1.keras
 
 Why: what travels to the GPU machine is capped at 64 MiB, and the data pack alone is 49 MB.
-A model of :mod:`fer.model` is fully described by its :class:`ModelSpec` and weights; float16
+A model of :mod:`fer.training.model` is fully described by its :class:`ModelSpec` and weights; float16
 weights change a teacher's logits by about 1e-3, far below what distillation targets notice.
 """
 
@@ -31,7 +31,7 @@ def pack(src: str, dst: str) -> None:
 
 
 def unpack(src: str, dst: str) -> None:
-    from fer.model import ModelSpec, build_model
+    from fer.training.model import ModelSpec, build_model
 
     data = np.load(src)
     spec = json.loads(str(data["spec"]))

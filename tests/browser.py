@@ -44,7 +44,7 @@ TEST_SERVER_ENV = {
     "TF_CPP_MIN_LOG_LEVEL": "2",
 }
 
-#: ``python -c`` bootstrap of the server: the app's own loggers (``fer.*``, e.g. fer.live's
+#: ``python -c`` bootstrap of the server: the app's own loggers (``fer.*``, e.g. fer.classroom.live's
 #: "stopping its worker") go to stderr at INFO, then Streamlit's CLI runs as ``python -m
 #: streamlit`` would. Streamlit configures only its own loggers, so without this the app's
 #: INFO lines are dropped. ``kill -USR1`` makes it write every thread's stack to its log.
@@ -82,8 +82,8 @@ def camera_scene(fer_split, seed: int, size: tuple[int, int] = (320, 240), face_
     import cv2
 
     from fer.config import AppConfig
-    from fer.detect import make_detector
-    from fer.scenes import compose
+    from fer.vision.detect import make_detector
+    from fer.bench.scenes import compose
 
     detector = make_detector(AppConfig().detector)
     rng = np.random.default_rng(seed)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import os
 import zipfile
 from pathlib import Path
@@ -12,7 +11,8 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from fer.data import EMOTIONS, SPLITS, default_dataset_path, load_fer2013
+from fer.emotions import EMOTIONS
+from fer.training.data import SPLITS, default_dataset_path
 
 ROOT = Path(__file__).resolve().parent.parent
 FOLDER = {"Training": "train", "PublicTest": "test", "PrivateTest": "test"}
@@ -71,7 +71,7 @@ def fer_fixture(tmp_path_factory) -> dict[str, Path]:
 @pytest.fixture(scope="session")
 def tiny_model_path(tmp_path_factory) -> Path:
     """An untrained model of the shipped architecture, saved under the contract."""
-    from fer.model import build_model
+    from fer.training.model import build_model
 
     path = tmp_path_factory.mktemp("model") / "tiny.keras"
     build_model().save(path)
@@ -92,7 +92,7 @@ def dataset_path() -> Path:
 @pytest.fixture(scope="session")
 def fer_split(dataset_path):
     """FER-2013's PrivateTest faces, the ones placed into test frames."""
-    from fer.scenes import fer_faces
+    from fer.bench.scenes import fer_faces
 
     return fer_faces("PrivateTest")
 
@@ -100,7 +100,7 @@ def fer_split(dataset_path):
 @pytest.fixture(scope="session")
 def astronaut():
     """The astronaut photo (BGR, 512x512) and its hand-drawn face box."""
-    from fer.scenes import ASTRONAUT_FACE, photo
+    from fer.bench.scenes import ASTRONAUT_FACE, photo
 
     frame, _ = photo("astronaut")
     return frame, ASTRONAUT_FACE
@@ -109,7 +109,7 @@ def astronaut():
 @pytest.fixture(scope="session")
 def classroom(fer_split):
     """640x480 photo with 6 real faces placed at known boxes."""
-    from fer.scenes import compose
+    from fer.bench.scenes import compose
 
     return compose(fer_split.images, fer_split.labels, 6, np.random.default_rng(7), face_px=(80, 110))
 
@@ -165,7 +165,7 @@ def app_env(monkeypatch, tmp_path, serving_model_path):
     Returns the store the app will open, so a test can write rooms and samples directly.
     """
     from fer.config import AppConfig
-    from fer.store import open_store
+    from fer.classroom.store.factory import open_store
 
     monkeypatch.setenv("CLASSMOOD_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("CLASSMOOD_MODEL_PATH", str(serving_model_path))

@@ -78,4 +78,4 @@ def test_the_procfile_web_process_refuses_to_start_with_a_corrupt_model(tmp_path
     with pytest.raises(OSError):  # nothing serves the port: no half-broken app
         urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2)
     assert time.monotonic() - started < 180
-    assert shlex.split(_procfile_command())[:3] == ["python", "-m", "fer.preflight"]
+    assert shlex.split(_procfile_command())[:4] == ["python", "-m", "fer", "preflight"]

@@ -1,6 +1,6 @@
 """Plotly figures of the aggregated numbers; no Streamlit here, so they are easy to test.
 
-Colours follow ``fer.annotate.COLORS_BGR`` so an emotion has one colour everywhere: the
+Colours follow ``fer.vision.annotate.COLORS_BGR`` so an emotion has one colour everywhere: the
 student's video overlay, the live charts and the PNG report.
 """
 
@@ -12,9 +12,10 @@ from typing import Sequence
 
 import plotly.graph_objects as go
 
-from fer.aggregate import ClassSnapshot, Moment, MoodWindow
-from fer.annotate import COLORS_BGR
-from fer.data import EMOTIONS
+from fer.classroom.aggregate import ClassSnapshot, MoodWindow
+from fer.classroom.samples import Moment
+from fer.emotions import COLORS_BGR
+from fer.emotions import EMOTIONS
 
 COLORS = [f"rgb({r},{g},{b})" for b, g, r in COLORS_BGR]
 

@@ -14,7 +14,8 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 import streamlit as st
 
 from fer.config import AppConfig, ConfigError
-from fer.store import Store, open_store
+from fer.classroom.store.base import Store
+from fer.classroom.store.factory import open_store
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -96,7 +97,7 @@ def warm_model(model_path: str, detector: str) -> str:
     The library caches them too (``fer.resources``); this wrapper only makes the first load
     happen at a moment the page can show a spinner, and surfaces a missing model early.
     """
-    from fer.pipeline import FrameAnalyzer
+    from fer.vision.pipeline import FrameAnalyzer
 
     FrameAnalyzer(model_path=model_path, detector=detector).load()
     freeze_loaded_objects()
@@ -121,7 +122,7 @@ def freeze_loaded_objects() -> None:
 
 def new_analyzer():
     """A fresh analyser for one stream (tracking state is per stream; the model is shared)."""
-    from fer.pipeline import FrameAnalyzer
+    from fer.vision.pipeline import FrameAnalyzer
 
     from fer.errors import FerError
 
@@ -135,8 +136,8 @@ def new_analyzer():
 
 
 def analysis_gate():
-    """The process-wide fair queue for analyses (:mod:`fer.governor`), shared by all students."""
-    from fer.governor import shared_gate
+    """The process-wide fair queue for analyses (:mod:`fer.classroom.governor`), shared by all students."""
+    from fer.classroom.governor import shared_gate
 
     return shared_gate(config().analysis_slots or None)
 

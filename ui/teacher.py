@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from fer.rooms import Room, RoomError, TeacherKeyError
+from fer.classroom.rooms import Room, RoomError, TeacherKeyError
 from ui.common import query_param, store
 
 _VERIFIED = "teacher_verified"

@@ -1,0 +1,141 @@
+"""The session report: a lecture's aggregated numbers, as a record, CSV, JSON and PNG.
+
+Only aggregated numbers leave the app here: time buckets of the class mood, presence
+counts and the marked moments. No per-student row is exported, because a report that
+ranks students by expression is exactly the use ClassMood refuses (see the landing page).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass
+
+import numpy as np
+
+from fer.classroom.aggregate import PRESENCE_RATE_DEFINITION, MoodWindow, mood_windows
+from fer.classroom.samples import Moment
+from fer.emotions import COLORS_RGB01, EMOTIONS
+from fer.classroom.rooms import Room
+from fer.classroom.store.base import Store
+
+
+@dataclass(frozen=True)
+class SessionReport:
+    """A lecture from its start to ``end`` (its close, or now while it runs).
+
+    ``shares`` is the mean of the buckets' class mood over the buckets in which any face
+    was seen (``None`` when no face was ever seen); ``students`` counts everyone who joined.
+    """
+
+    room: Room
+    end: float
+    width_s: float
+    windows: list[MoodWindow]
+    moments: list[Moment]
+    students: int
+
+    @property
+    def shares(self) -> tuple[float, ...] | None:
+        seen = [w.shares for w in self.windows if w.shares is not None]
+        return tuple(float(v) for v in np.mean(seen, axis=0)) if seen else None
+
+    @property
+    def duration_s(self) -> float:
+        return max(0.0, self.end - self.room.created_at)
+
+    def to_rows(self) -> list[dict]:
+        """One row per bucket; times in seconds since the lecture started."""
+        rows = []
+        for w in self.windows:
+            row = {
+                "start_s": round(w.start - self.room.created_at, 3),
+                "end_s": round(w.end - self.room.created_at, 3),
+                "joined": w.joined,
+                "present": w.present,
+                "presence_rate": None if w.presence_rate is None else round(w.presence_rate, 4),
+                "dominant": w.dominant,
+            }
+            for i, name in enumerate(EMOTIONS):
+                row[name] = None if w.shares is None else round(w.shares[i], 5)
+            rows.append(row)
+        return rows
+
+    def to_csv(self) -> str:
+        out = io.StringIO()
+        fields = ["start_s", "end_s", "joined", "present", "presence_rate", "dominant", *EMOTIONS]
+        writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\n")
+        writer.writeheader()
+        for row in self.to_rows():
+            writer.writerow({k: "" if v is None else v for k, v in row.items()})
+        return out.getvalue()
+
+    def to_dict(self) -> dict:
+        shares = self.shares
+        return {
+            "room": self.room.code,
+            "lecture": self.room.lecture,
+            "started_at": self.room.created_at,
+            "ended_at": self.room.closed_at,
+            "duration_s": round(self.duration_s, 3),
+            "students_joined": self.students,
+            "bucket_s": self.width_s,
+            "emotions": list(EMOTIONS),
+            "emotion_shares": None if shares is None else {n: round(s, 5) for n, s in zip(EMOTIONS, shares)},
+            "presence_rate_definition": PRESENCE_RATE_DEFINITION,
+            "moments": [
+                {"time_s": round(m.time - self.room.created_at, 3), "label": m.label} for m in self.moments
+            ],
+            "timeline": self.to_rows(),
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    def to_png(self) -> bytes:
+        """Mood over time (stacked shares) above presence rate, moments as vertical lines."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        colors = COLORS_RGB01
+        t0 = self.room.created_at
+        mids = np.array([(w.start + w.end) / 2 - t0 for w in self.windows]) / 60.0
+        data = np.array([w.shares if w.shares is not None else (0.0,) * len(EMOTIONS) for w in self.windows])
+        rate = np.array([np.nan if w.presence_rate is None else w.presence_rate for w in self.windows])
+        fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 6), dpi=100, sharex=True, height_ratios=(2, 1))
+        try:
+            if len(self.windows):
+                top.stackplot(mids, data.T, labels=EMOTIONS, colors=colors, alpha=0.9)
+                bottom.plot(mids, rate, color="black")
+            for ax in (top, bottom):
+                for m in self.moments:
+                    ax.axvline((m.time - t0) / 60.0, color="crimson", linestyle="--", linewidth=1)
+                ax.set_ylim(0, 1.02)
+            for m in self.moments:
+                top.text((m.time - t0) / 60.0, 1.0, f" {m.label}", color="crimson", fontsize=8, va="top")
+            top.set_title(f"{self.room.lecture} ({self.room.code}): class mood over time")
+            top.set_ylabel("share of expression")
+            top.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
+            bottom.set_ylabel("presence rate")
+            bottom.set_xlabel("minutes since start")
+            fig.tight_layout()
+            buffer = io.BytesIO()
+            fig.savefig(buffer, format="png")
+        finally:
+            plt.close(fig)
+        return buffer.getvalue()
+
+
+def session_report(store: Store, room_code: str, width_s: float, now: float) -> SessionReport:
+    """The report of a room as of ``now`` (or its close time, when it has ended)."""
+    room = store.get_room(room_code)
+    end = now if room.closed_at is None else room.closed_at
+    students = store.students(room.code)
+    samples = store.samples(room.code, start=room.created_at, end=end + 1e-6)
+    windows = mood_windows(room.code, students, samples, room.created_at, end, width_s)
+    return SessionReport(
+        room=room, end=end, width_s=width_s, windows=windows, moments=store.moments(room.code), students=len(students)
+    )

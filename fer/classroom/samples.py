@@ -1,0 +1,60 @@
+"""What the classroom stores: one student's analysed moment, and the teacher's marked moments.
+
+These are the records that cross from the live stream into the store and from the store into
+aggregation; they live apart from both so that neither has to import the other.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from fer.emotions import EMOTIONS
+from fer.errors import InputError
+
+
+@dataclass(frozen=True)
+class StudentSample:
+    """One analysed moment of one student, the only thing the video pipeline stores.
+
+    ``probs`` is the student's face's emotion probabilities in :data:`fer.emotions.EMOTIONS`
+    order (any ``(7,)`` sequence, stored as a tuple of floats), or ``None`` when no face was
+    seen. Only these numbers are kept: never the frame, the crop or an embedding.
+    """
+
+    room: str
+    student_id: str
+    time: float
+    probs: tuple[float, ...] | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "time", float(self.time))
+        if not math.isfinite(self.time):
+            raise InputError(f"sample time must be finite, got {self.time}")
+        if self.probs is None:
+            return
+        probs = np.asarray(self.probs, dtype=np.float64)
+        if probs.shape != (len(EMOTIONS),):
+            raise InputError(f"sample probs must have shape ({len(EMOTIONS)},), got {probs.shape}")
+        if not np.all(np.isfinite(probs)) or probs.min() < -1e-6 or abs(probs.sum() - 1.0) > 1e-2:
+            raise InputError(f"sample probs must be non-negative and sum to 1, got {probs.round(4).tolist()}")
+        object.__setattr__(self, "probs", tuple(float(p) for p in np.clip(probs, 0.0, None)))
+
+    @property
+    def has_face(self) -> bool:
+        return self.probs is not None
+
+    @property
+    def label(self) -> str | None:
+        return None if self.probs is None else EMOTIONS[int(np.argmax(self.probs))]
+
+
+@dataclass(frozen=True)
+class Moment:
+    """A point the teacher marked on the timeline ("quiz starts"), drawn on the charts."""
+
+    room: str
+    time: float
+    label: str

@@ -1,0 +1,195 @@
+"""Face detection: find every face box in a BGR frame.
+
+Two detectors share one interface (:class:`FaceDetector`): OpenCV's Haar cascade, which
+ships with opencv-python and is fast, and MTCNN, whose weights ship inside the ``mtcnn``
+wheel (so nothing is downloaded at run time) and which also finds turned and small faces
+and gives five landmarks. Both look at a downscaled copy of the frame, because detection
+cost grows with the pixel count while classroom faces stay well above the detector's
+minimum size at 480-640 pixels wide; boxes are mapped back to the frame's pixels.
+``python -m fer bench-detect`` measures the trade-off that chose :data:`DEFAULT_DETECTOR`.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import cv2
+import numpy as np
+
+from fer import resources
+from fer.errors import DetectorError, InputError
+from fer.vision.records import Box, Detection
+
+#: Chosen by ``python -m fer bench-detect`` (see the README table): MTCNN searching a
+#: 320-pixel copy found 83 % of faces with 0.03 false positives a frame, where Haar found
+#: 53-73 % depending on the search size; students who look down or sideways are the ones Haar
+#: misses. MTCNN costs more (67 ms a frame against Haar's 22-81 ms).
+DEFAULT_DETECTOR = "mtcnn"
+
+
+_thread_cascades = threading.local()  # see HaarDetector._cascade
+
+
+@runtime_checkable
+class FaceDetector(Protocol):
+    """Anything with ``detect(frame_bgr) -> list[Detection]`` can serve as the detector."""
+
+    name: str
+
+    def detect(self, frame_bgr: np.ndarray) -> list[Detection]: ...
+
+
+def downscale(frame: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
+    """A copy no larger than ``max_side`` on its longest side, and its scale (<= 1)."""
+    height, width = frame.shape[:2]
+    longest = max(height, width)
+    if longest <= max_side:
+        return frame, 1.0
+    scale = max_side / longest
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return cv2.resize(frame, size, interpolation=cv2.INTER_AREA), scale
+
+
+def to_frame_box(x: float, y: float, w: float, h: float, scale: float, frame_shape) -> Box | None:
+    """Map an ``(x, y, w, h)`` box of the downscaled copy to an in-frame ``(x1, y1, x2, y2)``."""
+    height, width = frame_shape[:2]
+    x1 = int(round(max(0.0, x / scale)))
+    y1 = int(round(max(0.0, y / scale)))
+    x2 = int(round(min(float(width), (x + w) / scale)))
+    y2 = int(round(min(float(height), (y + h) / scale)))
+    if x2 - x1 < 2 or y2 - y1 < 2:
+        return None
+    return (x1, y1, x2, y2)
+
+
+def _check_frame(frame: np.ndarray) -> None:
+    if not (isinstance(frame, np.ndarray) and frame.dtype == np.uint8 and frame.ndim == 3 and frame.shape[2] == 3):
+        raise InputError(
+            "detectors take uint8 BGR frames (H, W, 3); use fer.vision.frames.prepare_frame to convert others"
+        )
+
+
+@dataclass
+class HaarDetector:
+    """OpenCV's frontal-face Haar cascade.
+
+    ``max_side``: longest side of the copy searched (smaller is faster, misses small faces).
+    ``min_face``: smallest face searched, in pixels of that copy.
+    ``scale_factor`` / ``min_neighbors``: OpenCV's pyramid step and vote count; more
+    neighbours means fewer false positives and a few more misses.
+
+    Defaults by ``python -m fer bench-detect``: at 320 px with 3 neighbours the search takes
+    23 ms a 640x480 frame and finds 64.9 % of the faces (0.05 false positives a frame), against
+    49.6 ms and 68.2 % at 480 px with 5, on scenes of small FER-2013 faces; a student's webcam
+    face is far larger than the 40 px it can still find in a 640x480 frame.
+    """
+
+    max_side: int = 320
+    min_face: int = 20
+    scale_factor: float = 1.1
+    min_neighbors: int = 3
+    cascade_file: str = "haarcascade_frontalface_default.xml"
+    name: str = "haar"
+
+    def _cascade(self) -> cv2.CascadeClassifier:
+        """This thread's copy of the cascade.
+
+        Why per thread: a ``CascadeClassifier`` keeps its image pyramid inside the object, so
+        two threads searching images of different sizes at once (two students' frames of
+        different sizes) corrupt each other's scales and OpenCV aborts the call.
+        The XML loads in milliseconds, and the copy goes away with its thread.
+        """
+        path = cv2.data.haarcascades + self.cascade_file
+        cascades = _thread_cascades.__dict__.setdefault("by_path", {})
+        if path not in cascades:
+            cascade = cv2.CascadeClassifier(path)
+            if cascade.empty():
+                raise DetectorError(f"{path}: OpenCV could not load this Haar cascade")
+            cascades[path] = cascade
+        return cascades[path]
+
+    def detect(self, frame_bgr: np.ndarray) -> list[Detection]:
+        _check_frame(frame_bgr)
+        small, scale = downscale(frame_bgr, self.max_side)
+        gray = cv2.equalizeHist(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY))
+        boxes, neighbours = self._cascade().detectMultiScale2(
+            gray,
+            scaleFactor=self.scale_factor,
+            minNeighbors=self.min_neighbors,
+            minSize=(self.min_face, self.min_face),
+        )
+        found = []
+        for (x, y, w, h), votes in zip(boxes, np.asarray(neighbours).reshape(-1)):
+            box = to_frame_box(x, y, w, h, scale, frame_bgr.shape)
+            if box is not None:
+                found.append(Detection(box=box, score=float(votes)))
+        return found
+
+
+_LANDMARK_ORDER = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
+
+
+@dataclass
+class MtcnnDetector:
+    """MTCNN (three cascaded CNNs) from the ``mtcnn`` package, weights inside its wheel.
+
+    ``max_side``: longest side of the copy searched. ``min_face``: smallest face in pixels of
+    that copy (MTCNN's pyramid starts there; larger is faster). ``min_confidence``: ONet
+    score below which a box is dropped.
+    """
+
+    max_side: int = 320
+    min_face: int = 20
+    min_confidence: float = 0.9
+    name: str = "mtcnn"
+
+    @staticmethod
+    def _model():
+        def load():
+            try:
+                from mtcnn import MTCNN
+            except ImportError as exc:
+                raise DetectorError(
+                    "the mtcnn detector needs the 'mtcnn' package and TensorFlow, which the serving "
+                    "install (requirements.txt) leaves out: install them with `pip install -r "
+                    f"requirements-train.txt`, or use the 'haar' detector ({exc})"
+                ) from None
+            return MTCNN(device="CPU:0")
+
+        return resources.load_once(("mtcnn",), load)
+
+    def detect(self, frame_bgr: np.ndarray) -> list[Detection]:
+        _check_frame(frame_bgr)
+        small, scale = downscale(frame_bgr, self.max_side)
+        rgb = np.ascontiguousarray(small[:, :, ::-1])
+        results = self._model().detect_faces(
+            rgb, min_face_size=self.min_face, threshold_onet=self.min_confidence
+        )
+        found = []
+        for item in results:
+            score = float(item["confidence"])
+            if score < self.min_confidence:
+                continue
+            box = to_frame_box(*item["box"], scale, frame_bgr.shape)
+            if box is None:
+                continue
+            points = item.get("keypoints") or {}
+            landmarks = None
+            if all(k in points for k in _LANDMARK_ORDER):
+                landmarks = np.array([points[k] for k in _LANDMARK_ORDER], np.float32) / scale
+            found.append(Detection(box=box, score=score, landmarks=landmarks))
+        return found
+
+
+DETECTORS = {"haar": HaarDetector, "mtcnn": MtcnnDetector}
+
+
+def make_detector(name: str = DEFAULT_DETECTOR, **options) -> FaceDetector:
+    """Build a detector by name (``haar`` or ``mtcnn``); options go to its constructor."""
+    try:
+        factory = DETECTORS[name]
+    except KeyError:
+        raise DetectorError(f"unknown detector {name!r}; choose one of {', '.join(DETECTORS)}") from None
+    return factory(**options)

@@ -1,0 +1,245 @@
+"""The pages, run headless with streamlit.testing.v1.AppTest against a store in tmp_path."""
+
+from __future__ import annotations
+
+import gc
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+import streamlit_webrtc
+from streamlit.testing.v1 import AppTest
+
+from fer.classroom.samples import StudentSample
+from fer.emotions import EMOTIONS
+
+ROOT = Path(__file__).resolve().parents[2]
+PAGES = ROOT / "pages"
+
+
+def page(name: str, **query: str) -> AppTest:
+    at = AppTest.from_file(str(PAGES / name), default_timeout=60)
+    for key, value in query.items():
+        at.query_params[key] = value
+    return at
+
+
+def all_text(at: AppTest) -> str:
+    parts = [m.value for m in at.markdown] + [e.value for e in at.error] + [w.value for w in at.warning]
+    parts += [i.value for i in at.info] + [s.value for s in at.success] + [c.value for c in at.caption]
+    parts += [c.value for c in at.code]
+    return "\n".join(parts)
+
+
+def probs(label: str) -> tuple[float, ...]:
+    p = np.full(len(EMOTIONS), 0.02)
+    p[EMOTIONS.index(label)] = 1 - 0.02 * (len(EMOTIONS) - 1)
+    return tuple(p)
+
+
+def test_landing_page_states_limits_and_the_eu_ban():
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py")).run(timeout=30)
+    assert not at.exception
+    text = " ".join(m.value for m in at.markdown) + " ".join(w.value for w in at.warning)
+    assert "does **not** measure learning" in text
+    assert "Art. 5(1)(f)" in text
+
+
+def test_landing_page_offers_start_and_join():
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py")).run(timeout=30)
+    labels = [link.label for link in at.get("page_link")]
+    assert any("Start a class" in label for label in labels)
+    assert any("Join a class" in label for label in labels)
+
+
+def test_the_sidebar_lists_every_page_by_a_readable_name():
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py")).run(timeout=30)
+    sidebar_labels = [link.label for link in at.sidebar.get("page_link")]
+    assert sidebar_labels == ["ClassMood", "Start a class", "Join a class", "Teacher dashboard",
+                              "Session report", "Analyse a photo or video", "About the model"]
+    config = (Path(__file__).resolve().parents[2] / ".streamlit" / "config.toml").read_text()
+    assert "showSidebarNavigation = false" in config  # Streamlit's file-name list stays hidden
+
+
+def test_starting_a_class_gives_a_room_code_a_join_link_and_a_working_teacher_key(app_env):
+    at = page("1_start.py").run()
+    at.text_input[0].input("Linear algebra")
+    at.button[0].click().run()
+    assert not at.exception
+    codes = [c.value for c in at.code]
+    room_code, join_link, key, dashboard_link = codes
+    assert app_env.get_room(room_code).lecture == "Linear algebra"
+    assert join_link.endswith(f"/join?room={room_code}")
+    assert app_env.verify_teacher(room_code, key)
+    assert "key=" in dashboard_link and "key=" not in join_link
+
+
+def test_an_unknown_room_code_is_refused_with_a_clear_message(app_env):
+    at = page("2_join.py", room="ZZZZ-ZZZZ").run()
+    at.text_input[1].input("Ann")
+    at.button[0].click().run()
+    assert "there is no room ZZZZ-ZZZZ" in all_text(at)
+    assert not at.checkbox  # no consent step, no camera
+
+
+def test_a_closed_room_is_refused_with_a_clear_message(app_env):
+    code, _ = app_env.create_room("Over")
+    app_env.close_room(code)
+    at = page("2_join.py", room=code).run()
+    at.text_input[1].input("Ann")
+    at.button[0].click().run()
+    assert "has ended" in all_text(at)
+
+
+@pytest.fixture
+def fake_camera(monkeypatch):
+    """Records webrtc_streamer calls: the real component needs a browser (see test_e2e)."""
+    calls: list[dict] = []
+
+    def webrtc_streamer(key, **kwargs):
+        calls.append({"key": key, **kwargs})
+
+    monkeypatch.setattr(streamlit_webrtc, "webrtc_streamer", webrtc_streamer)
+    return calls
+
+
+def test_the_camera_starts_only_after_consent_and_processes_frames(app_env, fake_camera):
+    code, _ = app_env.create_room("Biology")
+    at = page("2_join.py", room=code).run()
+    at.text_input[1].input("Ann")
+    at.button[0].click().run()
+    text = all_text(at)
+    assert "No image or video of you is stored" in text and "What the teacher sees" in text
+    start = next(b for b in at.button if b.label == "Start my camera")
+    assert start.disabled and not fake_camera
+    assert not app_env.students(code)  # nobody joined before consent
+
+    at.checkbox[0].check().run()
+    next(b for b in at.button if b.label == "Start my camera").click().run()
+    assert not at.exception
+    assert len(fake_camera) >= 1
+    call = fake_camera[-1]
+    assert call["mode"] == streamlit_webrtc.WebRtcMode.SENDRECV
+    assert call["rtc_configuration"] == {"iceServers": []}
+    assert call["media_stream_constraints"]["audio"] is False and call["media_stream_constraints"]["video"]
+    [student] = app_env.students(code)
+    assert student.name == "Ann"
+    # Loading the model took TensorFlow out of the GC's scans: Streamlit collects after every
+    # rerun, and scanning TensorFlow each time starved the WebRTC event loop (see test_e2e_browser).
+    assert gc.get_freeze_count() > 0
+
+    # The callback the browser's frames go through: every frame comes back, same size.
+    frame = av.VideoFrame.from_ndarray(np.zeros((240, 320, 3), np.uint8), format="bgr24")
+    out = call["video_frame_callback"](frame)
+    assert (out.width, out.height) == (320, 240)
+    call["on_video_ended"]()  # marks the student absent at once
+    assert app_env.samples(code)[-1].probs is None
+
+
+def test_leaving_marks_the_student_as_left(app_env, fake_camera):
+    code, _ = app_env.create_room("Biology")
+    student = app_env.join(code, "Bo")
+    at = page("2_join.py", room=code, student=student.id).run()  # a reload resumes
+    assert fake_camera
+    next(b for b in at.button if b.label == "Leave the class").click().run()
+    assert app_env.get_student(student.id).left_at is not None
+    assert "You left" in all_text(at)
+
+
+def test_the_dashboard_refuses_a_wrong_teacher_key(app_env):
+    code, key = app_env.create_room("Physics")
+    wrong = "ABCD-EFGH-JKLM-NPQR" if key != "ABCD-EFGH-JKLM-NPQR" else "BBCD-EFGH-JKLM-NPQR"
+    at = page("3_dashboard.py", room=code, key=wrong).run()
+    assert "does not open that room" in all_text(at)
+    assert not at.metric and "Physics" not in all_text(at)
+
+
+def test_the_dashboard_without_a_key_asks_for_one(app_env):
+    code, _ = app_env.create_room("Physics")
+    at = page("3_dashboard.py", room=code).run()
+    assert [t.label for t in at.text_input] == ["Room code", "Teacher key"]
+    assert not at.metric
+
+
+def write_class(store, code: str) -> None:
+    """Three students: two seen just now (happy, sad), one never seen."""
+    ann, bo, _ = (store.join(code, name) for name in ("Ann", "Bo", "Cy"))
+    t = max(ann.joined_at, bo.joined_at)
+    store.record(
+        [StudentSample(code, ann.id, t + 0.01 * i, probs("happy")) for i in range(5)]
+        + [StudentSample(code, bo.id, t + 0.01 * i, probs("sad")) for i in range(5)]
+    )
+
+
+def test_the_dashboard_shows_the_class_numbers_written_to_the_store(app_env):
+    code, key = app_env.create_room("Physics")
+    write_class(app_env, code)
+    at = page("3_dashboard.py", room=code, key=key).run()
+    assert not at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Students joined"] == "3"
+    assert metrics["Present"] == "2"
+    assert metrics["Absent"] == "1"
+    assert metrics["Engagement score"] == "67%"
+    text = all_text(at)
+    assert "Presence rate: the share of students" in text
+    assert "**Ann**" in text and "happy" in text and "**Cy**" in text and "no video" in text
+    assert len(at.get("plotly_chart")) == 2  # mood now, mood over time
+    assert not at.get("image")  # never an image of a student
+
+
+def test_marking_a_moment_stores_it_for_the_timeline(app_env):
+    code, key = app_env.create_room("Physics")
+    at = page("3_dashboard.py", room=code, key=key).run()
+    at.text_input[0].input("quiz starts")
+    next(b for b in at.button if b.label == "Mark it now").click().run()
+    assert [m.label for m in app_env.moments(code)] == ["quiz starts"]
+
+
+def test_ending_the_lecture_closes_the_room(app_env):
+    code, key = app_env.create_room("Physics")
+    at = page("3_dashboard.py", room=code, key=key).run()
+    next(b for b in at.button if b.label == "End the lecture").click().run()
+    assert not app_env.get_room(code).is_open
+    assert "This lecture has ended" in all_text(at)
+
+
+def test_the_report_offers_csv_json_and_png_downloads(app_env):
+    code, key = app_env.create_room("Physics")
+    write_class(app_env, code)
+    app_env.add_moment(code, "quiz starts")
+    at = page("4_report.py", room=code, key=key).run()
+    assert not at.exception
+    assert [b.label for b in at.download_button] == ["Timeline (CSV)", "Report (JSON)", "Charts (PNG)"]
+    assert "quiz starts" in str(at.table[0].value)
+
+
+def test_the_report_refuses_a_wrong_teacher_key(app_env):
+    code, _ = app_env.create_room("Physics")
+    at = page("4_report.py", room=code, key="ABCD-EFGH-JKLM-NPQX").run()
+    assert not at.download_button
+
+
+def test_analysing_an_uploaded_photo_shows_the_annotated_image_and_a_face_table(app_env, astronaut):
+    import cv2
+
+    frame, _ = astronaut
+    at = page("5_analyse.py").run()
+    at.file_uploader[0].upload("astronaut.png", cv2.imencode(".png", frame)[1].tobytes(), "image/png").run()
+    assert not at.exception and not at.error
+    assert at.get("imgs") or at.get("image")
+    assert at.dataframe
+
+
+def test_an_unreadable_upload_gets_a_clear_message(app_env):
+    at = page("5_analyse.py").run()
+    at.file_uploader[0].upload("notes.txt", b"hello, not a picture", "text/plain").run()
+    assert "Cannot analyse this file" in all_text(at)
+
+
+def test_the_model_page_says_so_when_the_model_card_is_missing(app_env):
+    at = page("6_model.py").run()
+    assert not at.exception
+    card = ROOT / "models" / "model_card.md"
+    assert card.exists() or "model card" in all_text(at)

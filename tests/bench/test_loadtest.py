@@ -1,0 +1,39 @@
+"""The load test drives real StudentStreams into a real SQLite store: a 3-second smoke run."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from fer.config import AppConfig
+
+
+@pytest.fixture(scope="module")
+def frames(dataset_path):
+    from fer.bench.loadtest import make_frames
+
+    return make_frames(count=2)
+
+
+def test_two_students_store_samples_and_figures_are_consistent(frames):
+    if not AppConfig().model_path.exists():
+        pytest.skip("no trained emotion model at AppConfig().model_path")
+    from fer.bench.loadtest import run_load
+
+    row = run_load(2, 3.0, frames=frames)
+
+    assert row.students == 2
+    assert row.samples_min >= 1  # both students had samples stored
+    assert row.samples_per_student_s > 0
+    assert row.errors == 0
+    assert 0 < row.latency_p50_ms <= row.latency_p95_ms
+    assert 0 < row.analysed_fps_min <= row.analysed_fps_mean
+    # Analysis is rate limited: never more than analysis_fps (+1 frame for the fencepost).
+    assert row.analysed_fps_mean <= AppConfig().analysis_fps + 1 / row.seconds + 0.01
+    assert 0 < row.frames_analysed < row.frames_in
+    assert math.isclose(row.dropped_share, 1 - row.frames_analysed / row.frames_in)
+    assert 0 < row.dropped_share < 1
+    assert row.cpu_percent > 0
+    assert row.rss_mb > 0
+    assert f"| {row.students} |" in row.markdown()

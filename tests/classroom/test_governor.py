@@ -1,0 +1,126 @@
+"""fer.classroom.governor.AnalysisGate: bounded concurrency, first come first served, clean cancelling."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+
+from fer.classroom.governor import AnalysisGate, shared_gate
+from fer.classroom.live import StudentStream
+from fer.vision.records import Face, FrameResult
+
+
+def test_no_more_analyses_run_at_once_than_there_are_slots():
+    gate, running, peak, lock = AnalysisGate(2), [0], [0], threading.Lock()
+
+    def work():
+        for _ in range(5):
+            assert gate.acquire()
+            with lock:
+                running[0] += 1
+                peak[0] = max(peak[0], running[0])
+            time.sleep(0.005)
+            with lock:
+                running[0] -= 1
+            gate.release()
+
+    threads = [threading.Thread(target=work) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert peak[0] == 2
+    stats = gate.stats()
+    assert stats.turns == 30 and stats.busy == 0 and stats.waiting == 0
+
+
+def test_waiting_streams_get_the_slot_in_arrival_order():
+    gate, order = AnalysisGate(1), []
+    assert gate.acquire()
+    threads = []
+    for name in "abcd":
+        def wait(name=name):
+            gate.acquire()
+            order.append(name)
+            gate.release()
+        threads.append(threading.Thread(target=wait))
+        threads[-1].start()
+        while gate.stats().waiting < len(threads):  # queue them in a known order
+            time.sleep(0.001)
+    gate.release()
+    for t in threads:
+        t.join()
+    assert order == list("abcd")
+
+
+def test_a_cancelled_waiter_leaves_the_queue_without_holding_a_slot():
+    gate = AnalysisGate(1)
+    assert gate.acquire()
+    stop = threading.Event()
+    result = []
+    waiter = threading.Thread(target=lambda: result.append(gate.acquire(cancelled=stop.is_set, poll_s=0.01)))
+    waiter.start()
+    while gate.stats().waiting == 0:
+        time.sleep(0.001)
+    stop.set()
+    waiter.join(timeout=2)
+    assert result == [False]
+    assert gate.stats().waiting == 0
+    gate.release()
+    assert gate.stats().busy == 0
+    assert gate.acquire()  # the slot is free for the next one
+
+
+def test_an_overloaded_server_slows_every_student_equally():
+    gate = AnalysisGate(1)
+
+    def slow_analyze(frame, timestamp):
+        time.sleep(0.01)  # ~100 analyses/s for the whole process
+        return FrameResult(faces=[Face((1, 1, 20, 20), np.full(7, 1 / 7, np.float32), 1)], timestamp=timestamp)
+
+    streams = [
+        StudentStream("ABCD-EFGH", f"s{i}", slow_analyze, lambda s: None, analysis_fps=60, gate=gate).start()
+        for i in range(4)
+    ]  # 240 analyses/s wanted, ~100 possible
+    stop = threading.Event()
+
+    def feed(stream):
+        while not stop.is_set():
+            stream.process(np.zeros((40, 40, 3), np.uint8))
+            time.sleep(0.002)
+
+    feeders = [threading.Thread(target=feed, args=(s,)) for s in streams]
+    for t in feeders:
+        t.start()
+    time.sleep(1.5)
+    stop.set()
+    for t in feeders:
+        t.join()
+    for s in streams:
+        s.stop(mark_absent=False)
+    counts = [s.status().frames_analysed for s in streams]
+    assert max(counts) < 60 * 1.5 * 0.8  # nobody got the full rate: the server was overloaded
+    assert max(counts) - min(counts) <= max(3, 0.1 * max(counts)), counts
+
+
+def test_stopping_a_stream_that_waits_for_a_slot_returns_promptly():
+    gate = AnalysisGate(1)
+    assert gate.acquire()  # another student's analysis holds the only slot
+    stream = StudentStream(
+        "ABCD-EFGH", "s1", lambda f, t: FrameResult(faces=[], timestamp=t), lambda s: None, gate=gate
+    ).start()
+    stream.process(np.zeros((40, 40, 3), np.uint8))
+    while gate.stats().waiting == 0:
+        time.sleep(0.001)
+    started = time.monotonic()
+    stream.stop(mark_absent=False)
+    assert time.monotonic() - started < 1.0
+    assert gate.stats().waiting == 0
+    assert stream.status().frames_analysed == 0
+
+
+def test_the_process_shares_one_gate_per_slot_count():
+    assert shared_gate(3) is shared_gate(3)
+    assert shared_gate(3).slots == 3

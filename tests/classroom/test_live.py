@@ -1,0 +1,319 @@
+"""fer.classroom.live.StudentStream: newest frame only, rate limit, sampling, absence, errors."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from fer.classroom.samples import StudentSample
+from fer.errors import InputError
+from fer.classroom.live import StreamState, StudentStream
+from fer.vision.records import Face, FrameResult
+from fer.classroom.rooms import RoomClosedError
+
+HAPPY = np.array([0, 0, 0, 1, 0, 0, 0], np.float32)
+SAD = np.array([0, 0, 0, 0, 1, 0, 0], np.float32)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 100.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+class FakeAnalyzer:
+    """Records which frames it saw; a frame's first pixel says what to find in it."""
+
+    def __init__(self) -> None:
+        self.seen: list[int] = []
+
+    def __call__(self, frame: np.ndarray, timestamp: float) -> FrameResult:
+        marker = int(frame[0, 0, 0])
+        self.seen.append(int(frame[0, 0, 1]))
+        if marker == 255:
+            raise InputError("broken frame")
+        if marker == 0:
+            return FrameResult(faces=[], timestamp=timestamp)
+        probs = HAPPY if marker == 1 else SAD
+        return FrameResult(faces=[Face((10, 10, 40, 40), probs, 1)], timestamp=timestamp)
+
+
+def frame(marker: int = 1, serial: int = 0) -> np.ndarray:
+    f = np.zeros((48, 64, 3), np.uint8)
+    f[0, 0, 0], f[0, 0, 1] = marker, serial
+    return f
+
+
+@pytest.fixture
+def rig():
+    clock, analyzer, sent = Clock(), FakeAnalyzer(), []
+    stream = StudentStream(
+        "ABCD-EFGH", "s1", analyzer, sent.append, analysis_fps=2.0, sample_interval_s=1.0,
+        draw=lambda img, faces: img + 1, clock=clock, wall_clock=lambda: 1000.0 + clock.t,
+    )
+    return stream, clock, analyzer, sent
+
+
+def test_only_the_newest_frame_is_analysed_and_older_ones_are_dropped(rig):
+    stream, clock, analyzer, _ = rig
+    for serial in range(50):
+        stream.process(frame(1, serial))
+    assert stream.pending_frames == 1
+    assert stream.step()
+    assert analyzer.seen == [49]
+    assert stream.status().frames_dropped == 49 and stream.status().frames_in == 50
+
+
+def test_memory_holds_at_most_one_pending_frame_however_fast_frames_come(rig):
+    stream, clock, *_ = rig
+    for serial in range(1000):
+        stream.process(frame(1, serial % 250))
+        assert stream.pending_frames <= 1
+
+
+def test_analysis_rate_is_limited_to_the_configured_fps(rig):
+    stream, clock, analyzer, _ = rig
+    # 30 frames a second for 3 seconds, the worker trying after every frame.
+    for i in range(90):
+        clock.t = 100.0 + i / 30
+        stream.process(frame(1, i % 250))
+        stream.step()
+    assert 5 <= len(analyzer.seen) <= 7  # 2 fps over 3 s
+
+
+def test_every_frame_comes_back_at_once_with_the_last_known_faces_drawn(rig):
+    stream, clock, *_ = rig
+    first = stream.process(frame(1))
+    assert first[0, 0, 0] == 1  # nothing known yet: passed through untouched
+    stream.step()
+    drawn = stream.process(frame(1))
+    assert drawn[0, 0, 0] == 2  # the fake drawing adds 1 once a face is known
+
+
+def test_samples_are_sent_about_once_per_interval_with_the_mean_face_probabilities(rig):
+    stream, clock, _, sent = rig
+    for i in range(41):  # 4 s at 10 frames a second, alternating happy and sad
+        clock.t = 100.0 + i / 10
+        stream.process(frame(1 if (i // 5) % 2 == 0 else 2))
+        stream.step()
+    assert 3 <= len(sent) <= 4
+    assert all(isinstance(s, StudentSample) and s.room == "ABCD-EFGH" and s.student_id == "s1" for s in sent)
+    assert all(s.probs is not None and abs(sum(s.probs) - 1) < 1e-6 for s in sent)
+    assert sent[0].time == pytest.approx(1000.0 + 101.0, abs=0.15)
+
+
+def test_a_frame_without_face_gives_an_absent_sample(rig):
+    stream, clock, _, sent = rig
+    for i in range(25):
+        clock.t = 100.0 + i / 10
+        stream.process(frame(0))
+        stream.step()
+    assert sent and all(s.probs is None for s in sent)
+
+
+def test_no_frames_means_no_samples_so_the_dashboard_times_the_student_out(rig):
+    stream, clock, _, sent = rig
+    stream.process(frame(1))
+    stream.step()
+    for i in range(50):
+        clock.t += 0.1
+        stream.step()
+    assert len(sent) <= 1
+    assert stream.status().state is StreamState.STALLED
+
+
+def test_a_broken_frame_is_reported_and_the_stream_goes_on(rig):
+    stream, clock, analyzer, sent = rig
+    stream.process(frame(255))
+    stream.step()
+    status = stream.status()
+    assert status.errors == 1 and "broken frame" in status.error
+    clock.t += 1
+    stream.process(frame(1))
+    stream.step()
+    assert stream.status().expression == ("happy", 1.0)
+    assert stream.status().error is None
+
+
+def test_an_unexpected_exception_in_analysis_does_not_kill_the_worker_thread():
+    calls = []
+
+    def analyze(frame, t):
+        calls.append(t)
+        if len(calls) == 1:
+            raise RuntimeError("bug")
+        return FrameResult(faces=[Face((0, 0, 10, 10), HAPPY, 1)], timestamp=t)
+
+    sent: list[StudentSample] = []
+    stream = StudentStream("ABCD-EFGH", "s1", analyze, sent.append, analysis_fps=20, sample_interval_s=0.1).start()
+    try:
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not sent:
+            stream.process(frame(1))
+            time.sleep(0.02)
+    finally:
+        stream.stop(mark_absent=False)
+    assert len(calls) >= 2 and sent
+    assert stream.status().errors == 1
+
+
+def test_stop_drops_the_pending_frame_and_marks_the_student_absent(rig):
+    stream, clock, _, sent = rig
+    stream.process(frame(1))
+    stream.stop()
+    assert stream.pending_frames == 0
+    assert sent[-1].probs is None
+    assert stream.status().state is StreamState.STOPPED
+
+
+def test_a_closed_room_ends_the_analysis_instead_of_retrying_forever():
+    clock = Clock()
+    analyzer = FakeAnalyzer()
+
+    def sink(sample):
+        raise RoomClosedError("the lecture has ended")
+
+    stream = StudentStream("ABCD-EFGH", "s1", analyzer, sink, analysis_fps=10, sample_interval_s=0.5, clock=clock)
+    for i in range(30):
+        clock.t = 100 + i / 10
+        stream.process(frame(1))
+        stream.step()
+    status = stream.status()
+    assert status.state is StreamState.ENDED and "ended" in status.error
+    assert len(analyzer.seen) <= 8  # analysis stopped once the room refused samples
+
+
+def test_after_the_student_leaves_late_frames_restart_nothing(rig):
+    stream, clock, analyzer, _ = rig
+    stream.start()
+    stream.stop(mark_absent=False, final=True)
+    stream.start()
+    stream.process(frame(1))
+    assert not stream.running and stream.pending_frames == 0
+
+
+def test_the_worker_thread_analyses_in_the_background_and_stops_cleanly():
+    analyzer = FakeAnalyzer()
+    sent: list[StudentSample] = []
+    stream = StudentStream("ABCD-EFGH", "s1", analyzer, sent.append, analysis_fps=5, sample_interval_s=0.2).start()
+    stop = threading.Event()
+
+    def camera():
+        serial = 0
+        while not stop.is_set():
+            stream.process(frame(1, serial % 250))
+            serial += 1
+            time.sleep(1 / 30)
+
+    feeder = threading.Thread(target=camera)
+    feeder.start()
+    time.sleep(1.5)
+    stop.set()
+    feeder.join()
+    stream.stop(mark_absent=False)
+    assert 2 <= len(analyzer.seen) <= 10  # about 5 fps for 1.5 s, never the 30 fps that arrive
+    assert sent
+    assert not stream.running
+
+
+def test_a_stream_whose_frames_stop_ends_its_thread_and_marks_the_student_absent():
+    # A killed tab never calls stop(): the worker must notice on its own.
+    sent = []
+    analyze = lambda f, t: FrameResult(faces=[Face((1, 1, 20, 20), HAPPY, 1)], timestamp=t)
+    stream = StudentStream("ABCD-EFGH", "s1", analyze, sent.append, analysis_fps=20, sample_interval_s=0.1,
+                           idle_stop_s=0.4).start()
+    for _ in range(5):
+        stream.process(frame())
+        time.sleep(0.05)
+    deadline = time.monotonic() + 3
+    while stream.running and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not stream.running
+    assert stream.status().state is StreamState.STOPPED
+    assert sent and sent[-1].probs is None  # the last word to the dashboard: absent
+    assert not any(t.name == "classmood-s1" for t in threading.enumerate())
+
+    # The student comes back (the page's video callback restarts a stopped stream).
+    stream.start()
+    stream.process(frame())
+    time.sleep(0.2)
+    assert stream.running and stream.status().frames_analysed >= 6
+    stream.stop(mark_absent=False)
+
+
+def test_a_storage_failure_stays_visible_until_a_sample_is_stored_and_is_logged_once(caplog):
+    from fer.classroom.store.base import StorageUnavailableError
+
+    clock, failing = Clock(), [True]
+    stored = []
+
+    def sink(sample):
+        if failing[0]:
+            raise StorageUnavailableError("database is locked")
+        stored.append(sample)
+
+    stream = StudentStream("ABCD-EFGH", "s1", FakeAnalyzer(), sink, analysis_fps=2.0, sample_interval_s=1.0,
+                           draw=lambda img, faces: img, clock=clock)
+    with caplog.at_level("WARNING", logger="fer.classroom.live"):
+        for _ in range(8):  # four seconds of good analyses, every sample refused
+            stream.process(frame(1))
+            stream.step()
+            clock.t += 0.5
+            assert stream.status().error is None or "could not save the numbers: database is locked" in stream.status().error
+        assert "database is locked" in stream.status().error  # a good analysis does not hide it
+        failing[0] = False
+        for _ in range(4):
+            stream.process(frame(1))
+            stream.step()
+            clock.t += 0.5
+    assert stored and stream.status().error is None
+    warnings = [r for r in caplog.records if "database is locked" in r.getMessage()]
+    assert len(warnings) == 1 and "s1" in warnings[0].getMessage()
+
+
+def test_a_stuck_worker_is_logged_with_its_stack_and_the_student_is_told(caplog):
+    from fer.classroom import live
+
+    release = threading.Event()
+
+    def blocked_analyze(frame_bgr, timestamp):
+        release.wait(10)
+        return FrameResult(faces=[], timestamp=timestamp)
+
+    clock = Clock()
+    stream = StudentStream("ABCD-EFGH", "s1", blocked_analyze, lambda s: None, analysis_fps=2.0,
+                           draw=lambda img, faces: img, clock=clock)
+    try:
+        with caplog.at_level("WARNING", logger="fer.classroom.live"):
+            stream.start()
+            stream.process(frame(1))
+            deadline = time.monotonic() + 5
+            while stream.pending_frames and time.monotonic() < deadline:  # the worker took it and blocks
+                time.sleep(0.01)
+            clock.t += live.STUCK_AFTER_S + 1
+            stream.process(frame(1))
+            stream.process(frame(1))  # logged once per stall
+        status = stream.status()
+        assert status.state is StreamState.LIVE and "has not been analysed for 16 s" in status.error
+        stuck = [r.getMessage() for r in caplog.records if "none was analysed" in r.getMessage()]
+        assert len(stuck) == 1 and "blocked_analyze" in stuck[0]
+    finally:
+        release.set()
+        stream.stop(mark_absent=False)
+
+
+def test_the_second_analysis_waits_a_full_period_after_the_first(rig):
+    stream, clock, analyzer, _ = rig
+    stream.process(frame(1, 0))
+    assert stream.step()
+    clock.t += 0.1  # 2 fps: the next analysis is due 0.5 s after the first
+    stream.process(frame(1, 1))
+    assert not stream.step()
+    clock.t += 0.4
+    assert stream.step()
+    assert analyzer.seen == [0, 1]

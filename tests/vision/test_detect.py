@@ -1,0 +1,91 @@
+import numpy as np
+import pytest
+
+from fer.vision.detect import DEFAULT_DETECTOR, HaarDetector, MtcnnDetector, downscale, make_detector
+from fer.errors import DetectorError, InputError
+from fer.vision.track import iou, match
+
+
+@pytest.mark.parametrize("detector", [HaarDetector(), MtcnnDetector()], ids=["haar", "mtcnn"])
+def test_detectors_find_the_face_in_a_real_photo(detector, astronaut):
+    frame, golden = astronaut
+    found = detector.detect(frame)
+    best = max(found, key=lambda d: d.score)
+    assert iou(best.box, golden) > 0.5
+    assert len(found) <= 2  # Haar also boxes a patch of the suit at a low vote count
+
+
+def test_boxes_are_reported_in_full_frame_pixels_after_downscaled_search(astronaut):
+    import cv2
+
+    frame, golden = astronaut
+    big = cv2.resize(frame, (1536, 1536), interpolation=cv2.INTER_CUBIC)
+    found = MtcnnDetector(max_side=320).detect(big)
+    assert len(found) == 1
+    assert iou(found[0].box, tuple(3 * v for v in golden)) > 0.5
+
+
+def test_mtcnn_finds_most_placed_faces_and_no_others(classroom):
+    found = MtcnnDetector().detect(classroom.frame)
+    pairs = match(classroom.boxes, [d.box for d in found], 0.3)
+    assert len(pairs) >= len(classroom.boxes) - 2
+    assert len(found) - len(pairs) <= 1
+
+
+def test_mtcnn_gives_eye_landmarks_inside_the_box(astronaut):
+    face = MtcnnDetector().detect(astronaut[0])[0]
+    assert face.landmarks.shape == (5, 2)
+    x1, y1, x2, y2 = face.box
+    left_eye, right_eye = face.landmarks[0], face.landmarks[1]
+    assert x1 < left_eye[0] < right_eye[0] < x2 and y1 < left_eye[1] < y2
+
+
+@pytest.mark.parametrize("name", ["haar", "mtcnn"])
+def test_a_frame_without_faces_gives_no_detections(name):
+    frame = np.full((480, 640, 3), 127, np.uint8)
+    assert make_detector(name).detect(frame) == []
+
+
+def test_unknown_detector_name_is_a_clear_error():
+    with pytest.raises(DetectorError, match="unknown detector 'yolo'"):
+        make_detector("yolo")
+
+
+def test_detectors_refuse_frames_that_are_not_uint8_bgr():
+    with pytest.raises(InputError):
+        HaarDetector().detect(np.zeros((100, 100), np.uint8))
+
+
+def test_default_detector_is_one_of_the_measured_ones():
+    assert DEFAULT_DETECTOR in ("haar", "mtcnn")
+
+
+def test_downscale_keeps_aspect_and_small_frames_untouched():
+    small, scale = downscale(np.zeros((480, 640, 3), np.uint8), 320)
+    assert small.shape == (240, 320, 3) and scale == 0.5
+    same, scale = downscale(np.zeros((100, 200, 3), np.uint8), 320)
+    assert same.shape == (100, 200, 3) and scale == 1.0
+
+
+def test_haar_searches_of_different_sizes_in_parallel_threads_do_not_interfere(astronaut):
+    from concurrent.futures import ThreadPoolExecutor
+
+    frame, golden = astronaut
+    detector = HaarDetector()
+    box = max(detector.detect(frame), key=lambda d: d.score).box
+
+    def full(_):
+        return max(detector.detect(frame), key=lambda d: d.score).box
+
+    x1, y1, x2, y2 = box
+    pad = (x2 - x1) // 2
+    top, left = max(0, y1 - pad), max(0, x1 - pad)
+    window_frame = np.ascontiguousarray(frame[top : y2 + pad, left : x2 + pad])  # another, smaller frame
+
+    def window(_):
+        found = max(detector.detect(window_frame), key=lambda d: d.score).box
+        return (found[0] + left, found[1] + top, found[2] + left, found[3] + top)
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda i: (full if i % 2 else window)(i), range(200)))
+    assert all(iou(r, golden) > 0.5 for r in results)

@@ -1,0 +1,205 @@
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from fer.errors import InputError, ModelLoadError
+from fer.vision.pipeline import FrameAnalyzer
+from fer.vision.track import iou, match
+
+
+@pytest.fixture
+def analyzer(tiny_model_path):
+    return FrameAnalyzer(model_path=tiny_model_path)
+
+
+def test_import_fer_loads_no_tensorflow():
+    code = (
+        "import sys, fer; fer.FrameAnalyzer; fer.Face; fer.FerError; "
+        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TF imported'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_every_placed_face_gets_a_box_probs_label_and_track_id(analyzer, classroom):
+    from fer.emotions import EMOTIONS
+
+    result = analyzer.analyze(classroom.frame)
+    assert len(match(classroom.boxes, [f.box for f in result.faces], 0.3)) >= len(classroom.boxes) - 2
+    assert len({f.track_id for f in result.faces}) == len(result.faces)
+    for face in result.faces:
+        assert face.probs.shape == (7,) and face.probs.sum() == pytest.approx(1.0, abs=1e-4)
+        assert face.label in EMOTIONS and all(isinstance(v, int) for v in face.box)
+    assert result.frame_size == (640, 480)
+
+
+def test_a_frame_without_faces_is_a_normal_empty_result(analyzer):
+    result = analyzer.analyze(np.full((480, 640, 3), 200, np.uint8))
+    assert result.faces == [] and result.detected
+
+
+def test_track_ids_are_stable_over_consecutive_frames(analyzer, classroom):
+    first = analyzer.analyze(classroom.frame, timestamp=0.0)
+    shifted = np.roll(classroom.frame, (3, 4), axis=(0, 1))
+    second = analyzer.analyze(shifted, timestamp=0.1)
+    pairs = match([f.box for f in first.faces], [f.box for f in second.faces], 0.5)
+    assert len(pairs) >= len(first.faces) - 1  # the detector may drop one face on a shift
+    assert all(first.faces[a].track_id == second.faces[b].track_id for a, b in pairs)
+
+
+def test_detecting_every_kth_frame_reuses_the_tracked_boxes(tiny_model_path, classroom):
+    analyzer = FrameAnalyzer(model_path=tiny_model_path, detect_every=3)
+    results = [analyzer.analyze(classroom.frame, timestamp=t / 10) for t in range(4)]
+    assert [r.detected for r in results] == [True, False, False, True]
+    assert [f.box for f in results[1].faces] == [f.box for f in results[0].faces]
+    assert [f.track_id for f in results[2].faces] == [f.track_id for f in results[0].faces]
+
+
+def test_between_full_searches_haar_boxes_follow_a_moving_face(tiny_model_path, astronaut):
+    frame, golden = astronaut
+    analyzer = FrameAnalyzer(model_path=tiny_model_path, detector="haar", detect_every=10)
+    first = analyzer.analyze(frame, timestamp=0.0)
+    track = max(first.faces, key=lambda f: f.score).track_id
+    for step in range(1, 6):  # the student drifts 6 px right and 4 px down a frame
+        dx, dy = 6 * step, 4 * step
+        result = analyzer.analyze(np.roll(frame, (dy, dx), axis=(0, 1)), timestamp=step / 10)
+        assert not result.detected
+        face = next(f for f in result.faces if f.track_id == track)
+        expected = (golden[0] + dx, golden[1] + dy, golden[2] + dx, golden[3] + dy)
+        assert iou(face.box, expected) > 0.5
+    assert face.box != next(f for f in first.faces if f.track_id == track).box
+
+
+def test_follow_off_keeps_the_last_detected_boxes(tiny_model_path, astronaut):
+    frame, _ = astronaut
+    analyzer = FrameAnalyzer(model_path=tiny_model_path, detector="haar", detect_every=10, follow=False)
+    first = analyzer.analyze(frame, timestamp=0.0)
+    moved = analyzer.analyze(np.roll(frame, (8, 12), axis=(0, 1)), timestamp=0.1)
+    assert [f.box for f in moved.faces] == [f.box for f in first.faces]
+
+
+@pytest.mark.parametrize(
+    "convert",
+    [
+        lambda f: cv2.cvtColor(f, cv2.COLOR_BGR2GRAY),
+        lambda f: cv2.cvtColor(f, cv2.COLOR_BGR2GRAY)[:, :, None],
+        lambda f: cv2.cvtColor(f, cv2.COLOR_BGR2BGRA),
+        lambda f: f.astype(np.uint16) * 257,
+        lambda f: f.astype(np.float32) / 255.0,
+    ],
+    ids=["gray", "gray-1-channel", "bgra", "uint16", "float-0-1"],
+)
+def test_other_frame_formats_find_the_same_face(analyzer, astronaut, convert):
+    frame, golden = astronaut
+    faces = analyzer.analyze(convert(frame)).faces
+    assert len(faces) == 1 and iou(faces[0].box, golden) > 0.5
+
+
+def test_a_huge_frame_is_downscaled_and_boxes_stay_in_its_pixels(analyzer, astronaut):
+    frame, golden = astronaut
+    huge = np.full((12000, 12000, 3), 128, np.uint8)
+    huge[4000:6048, 4000:6048] = cv2.resize(frame, (2048, 2048))
+    faces = analyzer.analyze(huge).faces
+    expected = tuple(4000 + 4 * v for v in golden)
+    assert len(faces) == 1 and iou(faces[0].box, expected) > 0.5
+
+
+@pytest.mark.parametrize(
+    "frame, message",
+    [
+        (np.zeros((1, 1, 3), np.uint8), "too small"),
+        (np.zeros((100, 100, 3), np.int32), "dtype int32"),
+        (np.zeros((100, 100, 2), np.uint8), "shape"),
+        (np.zeros((2, 100, 100, 3), np.uint8), "shape"),
+        (np.full((100, 100, 3), np.nan, np.float32), "NaN"),
+        ("not a frame", "numpy array"),
+        (None, "numpy array"),
+    ],
+    ids=["1x1", "int32", "2-channel", "4-d", "nan", "str", "none"],
+)
+def test_frames_that_cannot_be_analysed_raise_input_error(analyzer, frame, message):
+    with pytest.raises(InputError, match=message):
+        analyzer.analyze(frame)
+
+
+def test_a_missing_model_surfaces_as_model_load_error_on_load(tmp_path):
+    with pytest.raises(ModelLoadError, match="missing.keras"):
+        FrameAnalyzer(model_path=tmp_path / "missing.keras").load()
+
+
+class _LandmarkDetector:
+    """Stands in for MTCNN: fixed boxes with a tilted eye line, and a count of its calls."""
+
+    name = "fake-landmarks"
+
+    def __init__(self, boxes):
+        from fer.vision.records import Detection
+
+        self.calls = 0
+        self.detections = []
+        for x1, y1, x2, y2 in boxes:
+            cx, cy, w = (x1 + x2) / 2, (y1 + y2) / 2, x2 - x1
+            eyes = [(cx - w / 5, cy - w / 6), (cx + w / 5, cy - w / 12)]  # right eye lower: ~12 degrees
+            mouth = [(cx - w / 6, cy + w / 4), (cx + w / 6, cy + w / 4)]
+            marks = np.array(eyes + [(cx, cy)] + mouth, np.float32)
+            self.detections.append(Detection(box=(x1, y1, x2, y2), score=0.99, landmarks=marks))
+
+    def detect(self, frame_bgr):
+        self.calls += 1
+        return list(self.detections)
+
+
+def test_align_uses_the_detectors_landmarks_also_on_tracked_frames(tiny_model_path, classroom, monkeypatch):
+    import fer.vision.pipeline
+    from fer.vision.crop import crop_faces
+
+    seen = []
+
+    def spy(gray, boxes, margin, size=48, landmarks=None):
+        seen.append(landmarks)
+        return crop_faces(gray, boxes, margin, size, landmarks=landmarks)
+
+    monkeypatch.setattr(fer.vision.pipeline, "crop_faces", spy)
+    detector = _LandmarkDetector(classroom.boxes)
+    analyzer = FrameAnalyzer(model_path=tiny_model_path, face_detector=detector, detect_every=2, align=True)
+    results = [analyzer.analyze(classroom.frame, timestamp=t / 10) for t in range(3)]
+    assert detector.calls == 2 and [r.detected for r in results] == [True, False, True]
+    for result in results:
+        assert len(result.faces) == len(classroom.boxes)
+        assert all(f.probs.shape == (7,) and f.probs.sum() == pytest.approx(1.0, abs=1e-4) for f in result.faces)
+    by_box = {d.box: d.landmarks for d in detector.detections}
+    tracked_boxes = [f.box for f in results[1].faces]
+    assert all(marks is not None for marks in seen[1])  # the skipped frame reuses the landmarks
+    assert all(np.array_equal(m, by_box[b]) for m, b in zip(seen[1], tracked_boxes))
+
+    seen.clear()
+    plain = FrameAnalyzer(model_path=tiny_model_path, face_detector=detector, align=False)
+    plain.analyze(classroom.frame)
+    assert seen == [None]
+
+
+def test_between_searches_landmarks_move_with_their_followed_box(tiny_model_path, classroom, monkeypatch):
+    import fer.vision.pipeline
+    from fer.vision.crop import crop_faces
+
+    seen = []
+
+    def spy(gray, boxes, margin, size=48, landmarks=None):
+        seen.append((list(boxes), landmarks))
+        return crop_faces(gray, boxes, margin, size, landmarks=landmarks)
+
+    monkeypatch.setattr(fer.vision.pipeline, "crop_faces", spy)
+    detector = _LandmarkDetector(classroom.boxes)
+    analyzer = FrameAnalyzer(model_path=tiny_model_path, face_detector=detector, detect_every=5, align=True)
+    analyzer.analyze(classroom.frame, timestamp=0.0)
+    dy, dx = 6, -9  # the whole class leans: every face moves the same way
+    moved = analyzer.analyze(np.roll(classroom.frame, (dy, dx), axis=(0, 1)), timestamp=0.1)
+    assert not moved.detected and len(moved.faces) == len(classroom.boxes)
+    by_box = {d.box: d.landmarks for d in detector.detections}
+    boxes, landmarks = seen[1]
+    for box, marks in zip(boxes, landmarks):
+        origin = min(by_box, key=lambda b: abs(b[0] + dx - box[0]) + abs(b[1] + dy - box[1]))
+        assert abs(box[0] - origin[0] - dx) <= 2 and abs(box[1] - origin[1] - dy) <= 2, (box, origin)
+        np.testing.assert_allclose(marks, by_box[origin] + (box[0] - origin[0], box[1] - origin[1]))
