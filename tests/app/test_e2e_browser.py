@@ -23,6 +23,8 @@ from browser import (
     launch_browser, metrics, open_room, start_camera, wait_for, write_y4m,
 )
 
+pytestmark = pytest.mark.browser
+
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".y4m", ".mp4", ".webm", ".npy"}
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (browser tests)")

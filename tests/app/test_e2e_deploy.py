@@ -21,11 +21,15 @@ from browser import (
     launch_browser, metrics, open_room, start_camera, wait_for, write_y4m,
 )
 
+pytestmark = pytest.mark.browser
+
 sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (browser tests)")
 if not Path(CHROMIUM).exists():
     pytest.skip("Debian's chromium is not installed (apt-get install chromium)", allow_module_level=True)
 
 WORKER_STOPPED = "no frame from student {} for {:.0f} s: stopping its worker"
+
+SAMPLE_INTERVAL_S = 1.0  # CLASSMOOD_SAMPLE_INTERVAL_S's default, which this test keeps
 
 
 def camera(fer_split, seed: int, path: Path) -> Path:
@@ -118,7 +122,7 @@ def test_a_killed_student_tab_is_marked_absent_and_its_worker_ends(serving_model
             teacher.screenshot(path=str(ARTIFACTS / "deploy-2-before-the-crash.png"), full_page=True)
 
             # The student's whole browser dies at once.
-            killed_at, killed_wall = time.monotonic(), time.time()
+            killed_at = time.monotonic()
             killed = kill_browser(cam)
             student = None
             assert killed
@@ -153,10 +157,14 @@ def test_a_killed_student_tab_is_marked_absent_and_its_worker_ends(serving_model
     print(f"worker stopped {worker_stopped_after:.1f} s, dashboard absent {shown_absent_after:.1f} s after the kill")
     assert idle_stop_s <= worker_stopped_after <= idle_stop_s + 10, worker_stopped_after
     assert shown_absent_after <= presence_timeout_s + 15, shown_absent_after
-    # The worker's last act was its stop path's explicit "no face" sample, and nothing was
-    # analysed after the browser died. (The dashboard still waits for the presence timeout:
-    # presence is "a face within presence_timeout_s", which a "no face" sample does not end.)
+    # The worker's last act was its stop path's explicit "no face" sample, sent when no frame
+    # had come for idle_stop_s. Frames the browser sent before it died may still be decoded
+    # and analysed after the kill on a loaded machine, so the property is about the server's
+    # own times: no sample with a face was made from an interval after the last frame came.
     with open_store(AppConfig.from_env({"CLASSMOOD_DATA_DIR": str(data_dir)})) as store:
-        after = store.samples(code, start=killed_wall, student_id=student_id)
-    assert after and after[-1].probs is None, after
-    assert sum(s.probs is not None for s in after) <= 1  # at most one already in flight at the kill
+        samples = store.samples(code, student_id=student_id)
+    assert samples and samples[-1].probs is None, samples[-3:]
+    stopped_at = samples[-1].time
+    last_frame_by = stopped_at - idle_stop_s  # the worker stops idle_stop_s after its last frame
+    late = [s for s in samples[:-1] if s.probs is not None and s.time > last_frame_by + SAMPLE_INTERVAL_S + 1.0]
+    assert late == [], (late, stopped_at)

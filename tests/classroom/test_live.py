@@ -7,6 +7,7 @@ import time
 
 import numpy as np
 import pytest
+from waiting import wait_until
 
 from fer.classroom.samples import StudentSample
 from fer.errors import InputError
@@ -197,52 +198,53 @@ def test_after_the_student_leaves_late_frames_restart_nothing(rig):
     assert not stream.running and stream.pending_frames == 0
 
 
-def test_the_worker_thread_analyses_in_the_background_and_stops_cleanly():
-    analyzer = FakeAnalyzer()
-    sent: list[StudentSample] = []
-    stream = StudentStream("ABCD-EFGH", "s1", analyzer, sent.append, analysis_fps=5, sample_interval_s=0.2).start()
-    stop = threading.Event()
-
-    def camera():
-        serial = 0
-        while not stop.is_set():
-            stream.process(frame(1, serial % 250))
-            serial += 1
-            time.sleep(1 / 30)
-
-    feeder = threading.Thread(target=camera)
-    feeder.start()
-    time.sleep(1.5)
-    stop.set()
-    feeder.join()
-    stream.stop(mark_absent=False)
-    assert 2 <= len(analyzer.seen) <= 10  # about 5 fps for 1.5 s, never the 30 fps that arrive
-    assert sent
+def test_the_worker_thread_analyses_in_the_background_at_the_rate_and_stops_cleanly():
+    # The worker reads the fake clock, so the rate cannot be exceeded however fast the
+    # machine is; waits only let the thread catch up, each with a deadline.
+    clock, analyzer, sent = Clock(), FakeAnalyzer(), []
+    stream = StudentStream("ABCD-EFGH", "s1", analyzer, sent.append, analysis_fps=5, sample_interval_s=0.2,
+                           clock=clock, wall_clock=lambda: 1000.0 + clock.t).start()
+    try:
+        stream.process(frame(1, 0))
+        wait_until(lambda: len(analyzer.seen) == 1, what="the first analysis")
+        for tick in range(1, 5):
+            # 30 fps of frames while the next analysis is not yet due on the clock...
+            for serial in range(6):
+                stream.process(frame(1, tick * 10 + serial))
+            clock.t += 0.2  # ...then one analysis period: exactly one more analysis, of the newest
+            wait_until(lambda: len(analyzer.seen) == tick + 1, what=f"analysis {tick + 1}")
+            assert analyzer.seen[-1] == tick * 10 + 5
+        assert len(analyzer.seen) == 5
+        stream.process(frame(1, 99))
+        wait_until(lambda: sent, what="a sample")
+    finally:
+        stream.stop(mark_absent=False)
     assert not stream.running
+    assert not any(t.name == "classmood-s1" for t in threading.enumerate())
 
 
 def test_a_stream_whose_frames_stop_ends_its_thread_and_marks_the_student_absent():
     # A killed tab never calls stop(): the worker must notice on its own.
-    sent = []
+    clock, sent = Clock(), []
     analyze = lambda f, t: FrameResult(faces=[Face((1, 1, 20, 20), HAPPY, 1)], timestamp=t)
     stream = StudentStream("ABCD-EFGH", "s1", analyze, sent.append, analysis_fps=20, sample_interval_s=0.1,
-                           idle_stop_s=0.4).start()
-    for _ in range(5):
+                           idle_stop_s=0.4, clock=clock).start()
+    for i in range(5):
         stream.process(frame())
-        time.sleep(0.05)
-    deadline = time.monotonic() + 3
-    while stream.running and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not stream.running
+        wait_until(lambda: stream.status().frames_analysed == i + 1, what=f"analysis {i + 1}")
+        clock.t += 0.05
+    assert stream.running
+    clock.t += 0.5  # no frame for longer than idle_stop_s
+    wait_until(lambda: not stream.running, what="the idle worker to stop")
     assert stream.status().state is StreamState.STOPPED
     assert sent and sent[-1].probs is None  # the last word to the dashboard: absent
-    assert not any(t.name == "classmood-s1" for t in threading.enumerate())
+    wait_until(lambda: not any(t.name == "classmood-s1" for t in threading.enumerate()), what="the thread to end")
 
     # The student comes back (the page's video callback restarts a stopped stream).
     stream.start()
     stream.process(frame())
-    time.sleep(0.2)
-    assert stream.running and stream.status().frames_analysed >= 6
+    wait_until(lambda: stream.status().frames_analysed >= 6, what="the restarted worker to analyse")
+    assert stream.running
     stream.stop(mark_absent=False)
 
 

@@ -10,6 +10,8 @@ from fer.emotions import NUM_CLASSES
 from fer.training.ensemble import build_ensemble, combined_logits, compare, mirror_layer
 from fer.training.model import ModelSpec, build_model
 
+pytestmark = pytest.mark.training
+
 SMALL = ModelSpec(widths=(8, 16), convs_per_stage=1)
 
 

@@ -10,6 +10,8 @@ from fer.vision.classify import load_model
 from fer.errors import ModelLoadError
 from fer.training.evaluate import evaluate, format_table
 
+pytestmark = pytest.mark.training
+
 
 def test_report_figures_agree_with_the_metric_functions(tiny_model_path, fer_fixture):
     split = load_fer2013(fer_fixture["csv"])["PublicTest"]

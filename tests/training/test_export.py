@@ -14,6 +14,8 @@ from fer.errors import ModelLoadError
 from fer.training.export import QUANTIZED_TOLERANCE, TOLERANCE, ExportError, export, main
 from fer.training.model import ModelSpec, build_model
 
+pytestmark = pytest.mark.training
+
 ROOT = Path(__file__).resolve().parents[2]
 SMALL = ModelSpec(widths=(4, 8), convs_per_stage=1)
 SHIPPED_TFLITE = tflite_sibling(DEFAULT_MODEL_PATH)

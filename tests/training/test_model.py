@@ -5,6 +5,8 @@ from fer.emotions import NUM_CLASSES
 from fer.training.metrics import apply_temperature
 from fer.training.model import ModelSpec, build_model
 
+pytestmark = pytest.mark.training
+
 
 @pytest.fixture(scope="module")
 def model():

@@ -6,6 +6,8 @@ import pytest
 from fer.training import train as train_module
 from fer.training.train import TrainConfig, class_weight_vector, learning_rate_at
 
+pytestmark = pytest.mark.training
+
 
 def test_learning_rate_warms_up_then_decays_to_the_floor():
     config = TrainConfig(epochs=10, learning_rate=1e-3, warmup_epochs=2, min_lr_fraction=0.01)

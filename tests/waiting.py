@@ -1,0 +1,25 @@
+"""Waiting on other threads in tests: every wait has a deadline, and none is an assertion on speed.
+
+The deadline is there so that a broken worker fails the test instead of hanging CI; it is
+generous because a loaded CI machine may be slow, and no test passes or fails by how fast
+something happened within it.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable, TypeVar
+
+T = TypeVar("T")
+
+
+def wait_until(predicate: Callable[[], T], timeout_s: float = 20.0, what: str = "the condition", poll_s: float = 0.005) -> T:
+    """Return ``predicate()``'s first truthy value; fail the test after ``timeout_s`` without one."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
+        time.sleep(poll_s)
