@@ -95,15 +95,8 @@ def stream_for(student: dict) -> StudentStream:
     """One processor per joined student, kept for the whole session (reruns included)."""
     key = f"stream:{student['id']}"
     if key not in st.session_state:
-        st.session_state[key] = StudentStream(
-            room=student["code"],
-            student_id=student["id"],
-            analyze=new_analyzer().analyze,
-            sink=store().record_sample,
-            analysis_fps=cfg.analysis_fps,
-            sample_interval_s=cfg.sample_interval_s,
-            idle_stop_s=cfg.idle_stop_s,
-            gate=analysis_gate(),
+        st.session_state[key] = StudentStream.from_config(
+            cfg, student["code"], student["id"], new_analyzer().analyze, store().record_sample, gate=analysis_gate()
         )
     return st.session_state[key]
 

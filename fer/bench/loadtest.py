@@ -36,12 +36,12 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from fer.config import AppConfig
-from fer.classroom.live import StudentStream
 from fer.classroom.governor import AnalysisGate
+from fer.classroom.live import StudentStream
+from fer.classroom.store.factory import open_store
+from fer.config import AppConfig
 from fer.vision.pipeline import FrameAnalyzer
 from fer.vision.records import FrameResult
-from fer.classroom.store.factory import open_store
 
 INPUT_FPS = 15.0
 
@@ -191,14 +191,8 @@ def run_load(
                 latencies.append(times)
                 analyzer = FrameAnalyzer(cfg.analyzer_options())
                 streams.append(
-                    StudentStream(
-                        room=student.room,
-                        student_id=student.id,
-                        analyze=_timed(analyzer.analyze, times),
-                        sink=store.record_sample,
-                        analysis_fps=cfg.analysis_fps,
-                        sample_interval_s=cfg.sample_interval_s,
-                        gate=gate,
+                    StudentStream.from_config(
+                        cfg, student.room, student.id, _timed(analyzer.analyze, times), store.record_sample, gate=gate
                     )
                 )
 

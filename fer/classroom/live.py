@@ -30,11 +30,17 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from fer.classroom.samples import StudentSample
-from fer.errors import FerError
 from fer.classroom.governor import AnalysisGate
+from fer.classroom.rooms import (
+    RoomClosedError,
+    StudentLeftError,
+    UnknownRoomError,
+    UnknownStudentError,
+)
+from fer.classroom.samples import StudentSample
+from fer.config import AppConfig
+from fer.errors import FerError
 from fer.vision.records import Face, FrameResult
-from fer.classroom.rooms import RoomClosedError, StudentLeftError, UnknownRoomError, UnknownStudentError
 
 log = logging.getLogger(__name__)
 
@@ -166,6 +172,19 @@ class StudentStream:
         self._ended = False
         self._closed = False
         self._thread: threading.Thread | None = None
+
+    @classmethod
+    def from_config(cls, config: AppConfig, room: str, student_id: str, analyze: Analyze, sink: Sink,
+                    gate: AnalysisGate | None = None, **overrides) -> "StudentStream":
+        """A student's stream with the settings' rates and timeouts.
+
+        The one place the app and the load test build a stream, so that what the load test
+        measures is what students get; ``overrides`` are for tests (clocks, drawing).
+        """
+        settings = dict(analysis_fps=config.analysis_fps, sample_interval_s=config.sample_interval_s,
+                        idle_stop_s=config.idle_stop_s, gate=gate)
+        settings.update(overrides)
+        return cls(room=room, student_id=student_id, analyze=analyze, sink=sink, **settings)
 
     # ------------------------------------------------------------------ video thread
 
