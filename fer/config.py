@@ -86,16 +86,15 @@ class AppConfig:
     #: Detection is most of an analysis's cost, and between detections each face is followed
     #: by template matching (``fer.vision.track.FaceFollower``), so a student moving at a webcam stays boxed.
     #: At 3 analysed fps, 6 means a full search every 2 s (a newly seated student is found
-    #: within 2 s); measured by ``fer.bench.loadtest`` on 2 cores with 30 students (float32 model,
-    #: Haar at 480 px): 2.1 analysed fps each at 6, 1.5 at 3.
+    #: within 2 s); the README's load figures (``python -m fer loadtest``) chose it.
     detect_every: int = 6
     #: Analyses that may run at once in this process (``CLASSMOOD_ANALYSIS_SLOTS``; 0 = one
     #: per CPU core). More students than that wait their turn in a fair queue
     #: (:mod:`fer.classroom.governor`) instead of slowing every analysis down.
     analysis_slots: int = 0
     #: Trained emotion model (``CLASSMOOD_MODEL_PATH``): by default the LiteRT export of the
-    #: shipped ``emotion_cnn.keras`` (``python -m fer export``), which serves a single face
-    #: about twice as fast as Keras and needs no TensorFlow; a ``.keras`` path works too.
+    #: shipped ``emotion_cnn.keras`` (``python -m fer export``), which is faster than Keras
+    #: and needs no TensorFlow; a ``.keras`` path works too.
     model_path: Path = REPO_ROOT / "models" / "emotion_cnn.tflite"
     #: Folder of the SQLite database (``CLASSMOOD_DATA_DIR``); created when missing.
     data_dir: Path = REPO_ROOT / "data"
@@ -335,3 +334,66 @@ def _name_variables(message: str) -> str:
     for name, var in sorted(ENV_VARS.items(), key=lambda item: -len(item[0])):
         message = re.sub(rf"(?<![\w.]){re.escape(name)}(?!\w)", var, message)
     return message
+
+
+def settings_table() -> str:
+    """The README's settings table, made from the fields' own ``#:`` comments and defaults.
+
+    Generated rather than written by hand so that the table and the code cannot drift:
+    ``tests/test_config.py`` checks that the README holds exactly this table, and
+    ``python -m fer settings`` prints it after a setting is added.
+    """
+    import ast
+    import inspect
+
+    tree = ast.parse(inspect.getsource(__import__(__name__, fromlist=["_"])))
+    lines = inspect.getsource(__import__(__name__, fromlist=["_"])).splitlines()
+    comments: dict[tuple[str, str], str] = {}
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef) and node.name in ("AppConfig", "AlertConfig"):
+            for item in node.body:
+                if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name):
+                    doc, row = [], item.lineno - 2
+                    while row >= 0 and lines[row].strip().startswith("#:"):
+                        doc.insert(0, lines[row].strip()[2:].strip())
+                        row -= 1
+                    comments[(node.name, item.target.id)] = " ".join(doc)
+
+    def meaning(text: str, var: str) -> str:
+        """The comment's first sentence, without the variable's own name (the row has it)."""
+        text = text.replace(f" (``{var}``)", "").replace(f"(``{var}``, ", "(").replace(f"(``{var}``; ", "(")
+        text = text.replace("``", "`").replace("|", "\\|")
+        return re.split(r"(?<=\.)\s", text, maxsplit=1)[0].rstrip(".")
+
+    def default(value: Any) -> str:
+        if isinstance(value, Path):
+            try:
+                return f"`{value.relative_to(REPO_ROOT)}`"
+            except ValueError:
+                return f"`{value}`"
+        if value is None:
+            return "unset"
+        if isinstance(value, tuple):
+            return f"`{json.dumps(list(value))}`"
+        if isinstance(value, float) and value.is_integer():
+            return f"{int(value)}"
+        if isinstance(value, str):
+            return f"`{value}`"
+        return f"{value}"
+
+    from dataclasses import MISSING, fields
+
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    for cls, spec, prefix in ((AppConfig, _APP_VARS, ""), (AlertConfig, _ALERT_VARS, "alerts.")):
+        for f in fields(cls):
+            if f.name not in spec:
+                continue
+            value = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
+            rows.append(f"| `{spec[f.name][0]}` | {default(value)} | {meaning(comments.get((cls.__name__, f.name), ''), spec[f.name][0])} |")
+    return "\n".join(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m fer settings``: print the settings table (markdown) the README carries."""
+    print(settings_table())
+    return 0
