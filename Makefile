@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
 
-.PHONY: run test install install-train install-dev clean
+.PHONY: run test test-fast install install-train install-dev clean
 
 $(VENV)/.app: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ run: $(VENV)/.app
 
 test: $(VENV)/.dev
 	$(PY) -m pytest -q
+
+# The inner loop: everything but the slow tiers (real browsers, Docker, model training).
+test-fast: $(VENV)/.dev
+	$(PY) -m pytest -q -m "not browser and not docker and not training"
 
 clean:
 	rm -rf $(VENV) .pytest_cache
