@@ -12,7 +12,7 @@ import sys
 
 #: command -> (module, one line for the help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "analyze": ("fer.cli", "analyse an image or a video file: annotated copy, per-face table, timeline"),
+    "analyze": ("fer.cli", "analyze an image or a video file: annotated copy, per-face table, timeline"),
     "settings": ("fer.config", "print the settings table (environment variables, defaults, meaning)"),
     "preflight": ("fer.preflight", "load the model, the detector and the store as the app will; exit 1 if broken"),
     "train": ("fer.training.train", "train the emotion CNN on FER-2013 (requirements-train.txt)"),

@@ -1,7 +1,7 @@
 """Command line: ``python -m fer analyze PATH`` for an image or a video file.
 
 An image gives an annotated copy (``<name>.annotated.png``) and ``<name>.faces.json``; a
-video gives ``<name>.faces.csv`` (one row per face per analysed frame), a timeline PNG of
+video gives ``<name>.faces.csv`` (one row per face per analyzed frame), a timeline PNG of
 the emotion mix, and with ``--annotated-video`` an annotated MP4. Every failure the user can
 cause (missing or unreadable file, odd image, broken model) ends with one line on stderr
 naming the file and the problem, and exit code 1.
@@ -30,14 +30,14 @@ def _parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="python -m fer", description="ClassMood facial emotion analysis")
     commands = parser.add_subparsers(dest="command", required=True)
-    analyze = commands.add_parser("analyze", help="analyse an image or a video file")
+    analyze = commands.add_parser("analyze", help="analyze an image or a video file")
     analyze.add_argument("path", type=Path, help="image (png, jpg, ...) or video (mp4, webm, ...)")
     analyze.add_argument("--out", type=Path, default=Path("fer_output"), help="output folder (default: ./fer_output)")
     analyze.add_argument("--model", type=Path, default=DEFAULT_MODEL_PATH, help=f"Keras emotion model (default: {DEFAULT_MODEL_PATH})")
     analyze.add_argument("--detector", choices=sorted(DETECTORS), default=DEFAULT_DETECTOR, help=f"face detector (default: {DEFAULT_DETECTOR})")
     rate = analyze.add_mutually_exclusive_group()
-    rate.add_argument("--every", type=int, default=1, metavar="N", help="video: analyse every N-th frame (default 1)")
-    rate.add_argument("--fps", type=float, default=None, help="video: analyse at most this many frames per second")
+    rate.add_argument("--every", type=int, default=1, metavar="N", help="video: analyze every N-th frame (default 1)")
+    rate.add_argument("--fps", type=float, default=None, help="video: analyze at most this many frames per second")
     analyze.add_argument("--threads", type=int, default=os.cpu_count() or 1,
                          help="classifier threads (default: all %(default)s cores; one stream has them to itself)")
     analyze.add_argument("--annotated-video", action="store_true", help="video: also write an annotated MP4")
@@ -114,7 +114,7 @@ def analyze_video(path: Path, analyzer, out_dir: Path, every: int = 1, fps: floa
     times: list[float] = []
     mixes: list[np.ndarray | None] = []
     writer = out_stream = None
-    analysed = decoded = 0
+    analyzed = decoded = 0
     failure: str | None = None
     with open(table, "w", newline="") as handle, tqdm(
         total=stream.frames or None, unit="frame", disable=quiet, desc=path.name
@@ -126,8 +126,8 @@ def analyze_video(path: Path, analyzer, out_dir: Path, every: int = 1, fps: floa
                 decoded += 1
                 progress.update(1)
                 t, faces, image = step.time, step.faces, step.image
-                if step.analysed:
-                    analysed += 1
+                if step.analyzed:
+                    analyzed += 1
                     for f in faces:
                         rows.writerow([f"{t:.3f}", step.index, f.track_id, *f.box, f.label, *(f"{p:.5f}" for p in f.probs)])
                     times.append(t)
@@ -151,7 +151,7 @@ def analyze_video(path: Path, analyzer, out_dir: Path, every: int = 1, fps: floa
                 writer.close()
     if decoded == 0:
         raise InputError(failure or f"{path}: the video has no decodable frames")
-    plot_timeline(times, mixes, timeline, title=f"{path.name}: emotion mix ({analysed} frames analysed)")
+    plot_timeline(times, mixes, timeline, title=f"{path.name}: emotion mix ({analyzed} frames analyzed)")
     if failure:
         raise InputError(failure + f"; partial results in {out_dir}")
     return [table, timeline] + ([movie] if writer is not None else [])

@@ -75,17 +75,17 @@ class AlertConfig:
 class AppConfig:
     """Settings of the ClassMood web app; build it with :meth:`from_env`."""
 
-    #: Frames per second analysed per student (``CLASSMOOD_ANALYSIS_FPS``); the browser
+    #: Frames per second analyzed per student (``CLASSMOOD_ANALYSIS_FPS``); the browser
     #: sends more, the processor keeps only the newest, so this bounds server CPU per student.
     analysis_fps: float = 3.0
     #: Face detector name handed to ``fer.vision.detect`` (``CLASSMOOD_DETECTOR``); unknown names
     #: are reported there, where the list of detectors lives.
     detector: str = "haar"
-    #: Run the face detector on every n-th analysed frame of a student and follow the
+    #: Run the face detector on every n-th analyzed frame of a student and follow the
     #: tracked faces in between (``CLASSMOOD_DETECT_EVERY``; 1 = detect on every frame).
     #: Detection is most of an analysis's cost, and between detections each face is followed
     #: by template matching (``fer.vision.track.FaceFollower``), so a student moving at a webcam stays boxed.
-    #: At 3 analysed fps, 6 means a full search every 2 s (a newly seated student is found
+    #: At 3 analyzed fps, 6 means a full search every 2 s (a newly seated student is found
     #: within 2 s); the README's load figures (``python -m fer loadtest``) chose it.
     detect_every: int = 6
     #: Analyses that may run at once in this process (``CLASSMOOD_ANALYSIS_SLOTS``; 0 = one
@@ -124,12 +124,12 @@ class AppConfig:
     #: Frame rate the browser is asked for (``CLASSMOOD_CAMERA_FPS``); the video passed back
     #: to the student is encoded at this rate, which dominates the server's CPU per student.
     camera_fps: float = 15.0
-    #: Largest upload the "Analyse media" page accepts, in MB (``CLASSMOOD_MAX_UPLOAD_MB``).
+    #: Largest upload the "Analyze media" page accepts, in MB (``CLASSMOOD_MAX_UPLOAD_MB``).
     max_upload_mb: float = 50.0
-    #: Seconds of an uploaded video that are analysed (``CLASSMOOD_MAX_VIDEO_S``); longer
+    #: Seconds of an uploaded video that are analyzed (``CLASSMOOD_MAX_VIDEO_S``); longer
     #: videos are cut there, so one upload cannot occupy the server for an hour.
     max_video_s: float = 60.0
-    #: Frames per second analysed in an uploaded video (``CLASSMOOD_MEDIA_FPS``).
+    #: Frames per second analyzed in an uploaded video (``CLASSMOOD_MEDIA_FPS``).
     media_fps: float = 2.0
     #: Alert thresholds and windows (``CLASSMOOD_ALERT_*``, ``CLASSMOOD_*_ALERT_SHARE``).
     alerts: AlertConfig = field(default_factory=AlertConfig)

@@ -13,7 +13,7 @@ class FerError(Exception):
 
 
 class InputError(FerError, ValueError):
-    """A frame, image or video we cannot analyse (wrong shape, dtype, empty, unreadable)."""
+    """A frame, image or video we cannot analyze (wrong shape, dtype, empty, unreadable)."""
 
 
 class ModelLoadError(FerError):

@@ -1,10 +1,10 @@
 """The one cached loader for heavy resources (emotion model, face detectors).
 
-Loading a Keras model or MTCNN takes seconds, and the web app runs one analyser per student
+Loading a Keras model or MTCNN takes seconds, and the web app runs one analyzer per student
 thread, so each resource is loaded at most once per process, on first use, never at import.
 A per-key lock makes concurrent first calls wait for one load instead of racing. Keys of
 file-backed resources include the file's size and modification time, so a model retrained in
-place is picked up by analysers created afterwards.
+place is picked up by analyzers created afterwards.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ sidebar()
 st.title("Start a class")
 st.write(
     "Name your lecture to open a room. Students join with the room code and see exactly what is "
-    "analysed before their camera starts. You get a teacher key that opens the live dashboard."
+    "analyzed before their camera starts. You get a teacher key that opens the live dashboard."
 )
 
 with st.form("start"):

@@ -61,11 +61,11 @@ def step_consent() -> None:
     st.markdown(f"You are joining **{joining['lecture']}** (room {joining['code']}) as **{joining['name']}**.")
     st.markdown(
         "#### Before your camera starts\n"
-        "- **What is analysed:** while your camera is on, the server looks for your face a few times a "
+        "- **What is analyzed:** while your camera is on, the server looks for your face a few times a "
         "second and estimates your facial expression as seven numbers (angry, disgust, fear, happy, sad, "
         "surprise, neutral).\n"
         "- **What is stored:** only those numbers, about once a second, with your display name and the time. "
-        "**No image or video of you is stored** or recorded anywhere; frames are analysed in memory and dropped.\n"
+        "**No image or video of you is stored** or recorded anywhere; frames are analyzed in memory and dropped.\n"
         "- **What the teacher sees:** the class mood as charts, and a tile with your display name, whether "
         "your face is seen (present or absent), your current expression with its confidence and a short trend. "
         "The teacher never sees your video.\n"
@@ -73,7 +73,7 @@ def step_consent() -> None:
         "not be used to grade you.\n"
         "- **How to leave:** press **Leave the class** below, or **STOP**, or close the tab. Your camera turns off."
     )
-    agreed = st.checkbox("I understand and agree that my facial expression is analysed as described.")
+    agreed = st.checkbox("I understand and agree that my facial expression is analyzed as described.")
     cols = st.columns(2)
     if cols[0].button("Start my camera", type="primary", disabled=not agreed):
         try:

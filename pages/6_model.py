@@ -18,7 +18,7 @@ card = MODELS / "model_card.md"
 metrics_files = sorted(MODELS.glob("metrics*.json"))
 figures = sorted(MODELS.glob("*.png"))
 
-st.caption(f"Model in use: `{cfg.model_path}`" + ("" if cfg.model_path.exists() else " (missing: the live pages cannot analyse)"))
+st.caption(f"Model in use: `{cfg.model_path}`" + ("" if cfg.model_path.exists() else " (missing: the live pages cannot analyze)"))
 if card.exists():
     st.markdown(card.read_text(encoding="utf-8"))
 else:

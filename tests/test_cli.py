@@ -84,7 +84,7 @@ def test_fps_option_analyses_that_many_frames_per_second(run, tmp_path, short_vi
      lambda f: f.astype(np.uint16) * 257],
     ids=["gray", "rgba", "16-bit"],
 )
-def test_gray_rgba_and_16_bit_images_are_analysed(run, tmp_path, astronaut, convert):
+def test_gray_rgba_and_16_bit_images_are_analyzed(run, tmp_path, astronaut, convert):
     image = tmp_path / "odd.png"
     cv2.imwrite(str(image), convert(astronaut[0]))
     code, _, err = run(image)
@@ -92,7 +92,7 @@ def test_gray_rgba_and_16_bit_images_are_analysed(run, tmp_path, astronaut, conv
     assert len(json.loads((tmp_path / "out" / "odd.faces.json").read_text())["faces"]) == 1
 
 
-def test_a_12000_pixel_image_is_analysed_not_refused(run, tmp_path):
+def test_a_12000_pixel_image_is_analyzed_not_refused(run, tmp_path):
     image = tmp_path / "huge.png"
     cv2.imwrite(str(image), np.full((12000, 12000), 90, np.uint8))
     code, _, err = run(image)

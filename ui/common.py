@@ -1,4 +1,4 @@
-"""What every page needs: the configuration, the store, the analyser, links and the key check.
+"""What every page needs: the configuration, the store, the analyzer, links and the key check.
 
 Heavy or shared resources are created once per process with ``st.cache_resource`` here, in
 the UI layer, around the library's own constructors; the library never imports Streamlit.
@@ -25,7 +25,7 @@ PAGES = {
     "join": "pages/2_join.py",
     "dashboard": "pages/3_dashboard.py",
     "report": "pages/4_report.py",
-    "analyse": "pages/5_analyse.py",
+    "analyze": "pages/5_analyze.py",
     "model": "pages/6_model.py",
 }
 
@@ -36,7 +36,7 @@ NAV_LABELS = {
     "join": ("Join a class", "🎓"),
     "dashboard": ("Teacher dashboard", "📊"),
     "report": ("Session report", "📄"),
-    "analyse": ("Analyse a photo or video", "🎞️"),
+    "analyze": ("Analyze a photo or video", "🎞️"),
     "model": ("About the model", "ℹ️"),
 }
 
@@ -121,7 +121,7 @@ def freeze_loaded_objects() -> None:
 
 
 def new_analyzer():
-    """A fresh analyser for one stream (tracking state is per stream; the model is shared)."""
+    """A fresh analyzer for one stream (tracking state is per stream; the model is shared)."""
     from fer.vision.pipeline import FrameAnalyzer
 
     from fer.errors import FerError
@@ -130,7 +130,7 @@ def new_analyzer():
     try:
         warm_model(str(cfg.model_path), cfg.detector)
     except FerError as error:
-        st.error(f"The emotion model cannot be loaded, so nothing can be analysed: {error}")
+        st.error(f"The emotion model cannot be loaded, so nothing can be analyzed: {error}")
         st.stop()
     return FrameAnalyzer(cfg.analyzer_options())
 

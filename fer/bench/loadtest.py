@@ -8,8 +8,8 @@ Why: the web app serves every student's camera from one process, each through it
 worker thread, one sample a ``sample_interval_s`` to the store). Whether a server keeps up
 with a class depends on how those workers share the CPU, the GIL and the SQLite writer, which
 no single-frame benchmark (:mod:`fer.bench.classifier`) shows. This drives exactly that code with
-N simulated students and prints, per N, a markdown row: analysis latency, analysed frames
-per second per student, the share of input frames not analysed, samples stored per student
+N simulated students and prints, per N, a markdown row: analysis latency, analyzed frames
+per second per student, the share of input frames not analyzed, samples stored per student
 per second (read back from the store), process CPU and resident memory.
 
 Each student is a feeder thread calling ``stream.process(frame)`` at 15 fps, as the webrtc
@@ -54,11 +54,11 @@ class LoadRow:
     seconds: float
     latency_p50_ms: float
     latency_p95_ms: float
-    analysed_fps_mean: float
-    analysed_fps_min: float
+    analyzed_fps_mean: float
+    analyzed_fps_min: float
     frames_in: int
-    frames_analysed: int
-    dropped_share: float  # input frames not analysed / input frames
+    frames_analyzed: int
+    dropped_share: float  # input frames not analyzed / input frames
     samples_per_student_s: float  # mean over students, read back from the store
     samples_min: int  # fewest samples stored for one student
     cpu_percent: float  # process CPU time / wall time (100 = one core)
@@ -71,7 +71,7 @@ class LoadRow:
     def markdown(self) -> str:
         return (
             f"| {self.students} | {self.latency_p50_ms:.1f} | {self.latency_p95_ms:.1f} | {self.slot_wait_ms:.1f} | "
-            f"{self.analysed_fps_mean:.2f} | {self.analysed_fps_min:.2f} | {self.dropped_share:.1%} | "
+            f"{self.analyzed_fps_mean:.2f} | {self.analyzed_fps_min:.2f} | {self.dropped_share:.1%} | "
             f"{self.samples_per_student_s:.2f} | {self.cpu_percent:.0f} | {self.rss_mb:.0f} | {self.errors} |"
         )
 
@@ -84,7 +84,7 @@ class LoadRow:
 
 
 HEADER = (
-    "| students | analyse p50 ms | analyse p95 ms | slot wait ms | analysed fps/student (mean) | (min) | "
+    "| students | analyze p50 ms | analyze p95 ms | slot wait ms | analyzed fps/student (mean) | (min) | "
     "input frames dropped | samples/student/s | CPU % | RSS MB | errors |\n"
     "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 )
@@ -253,19 +253,19 @@ def run_load(
                 store.close()
 
     all_latencies = np.array([t for times in latencies for t in times]) * 1000
-    analysed = [st.frames_analysed for st in statuses]
+    analyzed = [st.frames_analyzed for st in statuses]
     frames_in = sum(st.frames_in for st in statuses)
-    fps = [a / elapsed for a in analysed]
+    fps = [a / elapsed for a in analyzed]
     return LoadRow(
         students=students,
         seconds=elapsed,
         latency_p50_ms=float(np.percentile(all_latencies, 50)) if all_latencies.size else float("nan"),
         latency_p95_ms=float(np.percentile(all_latencies, 95)) if all_latencies.size else float("nan"),
-        analysed_fps_mean=float(np.mean(fps)),
-        analysed_fps_min=float(np.min(fps)),
+        analyzed_fps_mean=float(np.mean(fps)),
+        analyzed_fps_min=float(np.min(fps)),
         frames_in=frames_in,
-        frames_analysed=sum(analysed),
-        dropped_share=1.0 - sum(analysed) / frames_in if frames_in else float("nan"),
+        frames_analyzed=sum(analyzed),
+        dropped_share=1.0 - sum(analyzed) / frames_in if frames_in else float("nan"),
         samples_per_student_s=float(np.mean(stored)) / elapsed,
         samples_min=int(min(stored)),
         cpu_percent=100.0 * cpu / elapsed,
@@ -300,7 +300,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "Latency = time of the analyze() call (StudentStream has no hook; the callable passed in is wrapped), "
         "i.e. from the worker taking the newest frame to its result; slot wait = mean time a due analysis "
         "waited in the fair queue before taking its frame. CPU % = process CPU time / wall time "
-        "(100 = one core). Dropped = input frames not analysed.\n"
+        "(100 = one core). Dropped = input frames not analyzed.\n"
     )
     print(HEADER, flush=True)
     for n in counts:

@@ -1,6 +1,6 @@
 """Share the server's CPU fairly between students when there is not enough of it.
 
-Every student's worker thread wants to analyse a few frames a second. When the sum is more
+Every student's worker thread wants to analyze a few frames a second. When the sum is more
 than the cores can do, letting all of them run at once only makes every analysis slower
 (the CPU is time-sliced between 30 threads, so a 20 ms analysis takes 300 ms) and the boxes
 and labels the student sees lag behind. :class:`AnalysisGate` instead lets at most ``slots``

@@ -1,13 +1,13 @@
-"""One student's live video: analyse the newest frame at a fixed rate, pass video through.
+"""One student's live video: analyze the newest frame at a fixed rate, pass video through.
 
-The browser sends 15-30 frames a second, the server can afford to analyse a few. If each
+The browser sends 15-30 frames a second, the server can afford to analyze a few. If each
 frame waited for its analysis, the student's own video would lag further behind with every
 frame; if frames were queued, memory would grow without bound. So :class:`StudentStream`
 keeps exactly one pending frame (the newest; older ones are dropped, never queued), a
 worker thread analyses it at most ``analysis_fps`` times a second, and every incoming frame
 is returned at once with the last known boxes and labels drawn on it.
 
-About once a ``sample_interval_s`` the worker turns what it analysed into one
+About once a ``sample_interval_s`` the worker turns what it analyzed into one
 :class:`fer.classroom.aggregate.StudentSample` (the mean probabilities of the student's face, or
 "no face") and hands it to a sink, normally ``store.record_sample``. Only those numbers
 leave this module: frames live in memory for one analysis and are then dropped.
@@ -64,7 +64,7 @@ class StreamState(str, Enum):
 class StreamStatus:
     """A consistent copy of a stream's counters, safe to read from the page's thread.
 
-    ``frames_in`` counts frames received, ``frames_analysed`` those analysed (the rest were
+    ``frames_in`` counts frames received, ``frames_analyzed`` those analyzed (the rest were
     dropped as stale), ``samples_sent`` samples accepted by the sink. ``error`` is the last
     analysis or storage problem, shown to the student, and ``None`` once things work again.
     """
@@ -72,7 +72,7 @@ class StreamStatus:
     state: StreamState
     faces: tuple[Face, ...]
     frames_in: int
-    frames_analysed: int
+    frames_analyzed: int
     frames_dropped: int
     samples_sent: int
     errors: int
@@ -159,7 +159,7 @@ class StudentStream:
         # entries are analyses that found no face.
         self._interval: list[np.ndarray | None] = []
         self._next_sample: float | None = None
-        self._frames_in = self._analysed = self._dropped = self._sent = self._errors = 0
+        self._frames_in = self._analyzed = self._dropped = self._sent = self._errors = 0
         self._error: str | None = None
         # A storage failure outlives the next good analysis: it is cleared only by a stored
         # sample, so a student whose numbers never reach the teacher is told so.
@@ -195,9 +195,9 @@ class StudentStream:
         """
         with self._lock:
             if self._closed:
-                return frame_bgr  # the student left: nothing is analysed any more
+                return frame_bgr  # the student left: nothing is analyzed any more
             if self._pending is not None:
-                self._dropped += 1  # the previous frame was never analysed: stale now
+                self._dropped += 1  # the previous frame was never analyzed: stale now
             self._pending = frame_bgr
             self._frames_in += 1
             self._last_frame_at = self._clock()
@@ -217,8 +217,8 @@ class StudentStream:
     # ------------------------------------------------------------------ worker
 
     def step(self) -> bool:
-        """One turn of the worker: analyse the pending frame if the rate allows, then
-        send a sample if one is due. Returns whether a frame was analysed.
+        """One turn of the worker: analyze the pending frame if the rate allows, then
+        send a sample if one is due. Returns whether a frame was analyzed.
 
         The background thread calls this in a loop; tests call it directly.
         """
@@ -227,18 +227,18 @@ class StudentStream:
             due = self._pending is not None and now >= self._next_analysis and not self._ended
         turn = False
         if due and self._gate is not None:
-            # Wait for a CPU slot before taking the frame, so the newest frame is analysed.
+            # Wait for a CPU slot before taking the frame, so the newest frame is analyzed.
             turn = self._gate.acquire(cancelled=lambda: self._stopped)
             if not turn:
                 return False
             now = self._clock()
         try:
-            return self._analyse_pending(now)
+            return self._analyze_pending(now)
         finally:
             if turn:
                 self._gate.release()
 
-    def _analyse_pending(self, now: float) -> bool:
+    def _analyze_pending(self, now: float) -> bool:
         with self._lock:
             frame = None
             if self._pending is not None and now >= self._next_analysis and not self._ended:
@@ -249,13 +249,13 @@ class StudentStream:
                 # follow it at once.
                 planned = self._next_analysis if self._next_analysis != -float("inf") else now
                 self._next_analysis = max(planned + self._period, now)
-        analysed = False
+        analyzed = False
         if frame is not None:
-            analysed = True
+            analyzed = True
             try:
                 result = self._analyze(frame, now)
             except FerError as error:
-                self._failed(f"this frame could not be analysed: {error}")
+                self._failed(f"this frame could not be analyzed: {error}")
                 result = None
             except Exception as error:  # a bug must not kill the stream either; it is logged
                 log.exception("analysis failed")
@@ -263,7 +263,7 @@ class StudentStream:
                 result = None
             del frame  # the frame is not kept past its analysis
             with self._lock:
-                self._analysed += 1
+                self._analyzed += 1
                 self._progress_at = self._clock()
                 self._stall_logged = False
                 if result is not None:
@@ -272,7 +272,7 @@ class StudentStream:
                     self._interval.append(None if face is None else np.asarray(face.probs, np.float64))
                     self._error = None
         self._maybe_sample(now)
-        return analysed
+        return analyzed
 
     def _check_progress(self, now: float) -> tuple[threading.Thread, float] | None:
         """The worker and how long it has been stuck, once per stall (called under the lock).
@@ -294,7 +294,7 @@ class StudentStream:
     def _log_stuck_worker(self, thread: threading.Thread, stuck_for: float) -> None:
         frame = sys._current_frames().get(thread.ident) if thread.ident is not None else None
         stack = "".join(traceback.format_stack(frame)) if frame is not None else "(thread gone)\n"
-        log.warning("student %s in room %s: frames arrive but none was analysed for %.0f s; worker stack:\n%s",
+        log.warning("student %s in room %s: frames arrive but none was analyzed for %.0f s; worker stack:\n%s",
                     self.student_id, self.room, stuck_for, stack)
 
     def _failed(self, message: str) -> None:
@@ -308,7 +308,7 @@ class StudentStream:
                 return
             if self._next_sample is None:
                 if not self._interval:
-                    return  # nothing analysed yet: no sample, the student is still connecting
+                    return  # nothing analyzed yet: no sample, the student is still connecting
                 self._next_sample = now + self._sample_interval
                 return
             if now < self._next_sample or not self._interval:
@@ -330,7 +330,7 @@ class StudentStream:
         try:
             self._sink(sample)
         except (RoomClosedError, StudentLeftError, UnknownRoomError, UnknownStudentError) as error:
-            # The room will never accept this student's samples again; stop analysing.
+            # The room will never accept this student's samples again; stop analyzing.
             with self._lock:
                 self._ended = True
                 self._error = str(error)
@@ -439,13 +439,13 @@ class StudentStream:
                 state = StreamState.LIVE
             error = self._sink_error or self._error
             if state is StreamState.LIVE and self._progress_at is not None and now - self._progress_at > STUCK_AFTER_S:
-                error = (f"your video reaches the server but has not been analysed for {now - self._progress_at:.0f} s, "
+                error = (f"your video reaches the server but has not been analyzed for {now - self._progress_at:.0f} s, "
                          "so the teacher sees you as absent; press STOP, then START")
             return StreamStatus(
                 state=state,
                 faces=self._faces,
                 frames_in=self._frames_in,
-                frames_analysed=self._analysed,
+                frames_analyzed=self._analyzed,
                 frames_dropped=self._dropped,
                 samples_sent=self._sent,
                 errors=self._errors,

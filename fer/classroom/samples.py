@@ -1,4 +1,4 @@
-"""What the classroom stores: one student's analysed moment, and the teacher's marked moments.
+"""What the classroom stores: one student's analyzed moment, and the teacher's marked moments.
 
 These are the records that cross from the live stream into the store and from the store into
 aggregation; they live apart from both so that neither has to import the other.
@@ -17,7 +17,7 @@ from fer.errors import InputError
 
 @dataclass(frozen=True)
 class StudentSample:
-    """One analysed moment of one student, the only thing the video pipeline stores.
+    """One analyzed moment of one student, the only thing the video pipeline stores.
 
     ``probs`` is the student's face's emotion probabilities in :data:`fer.emotions.EMOTIONS`
     order (any ``(7,)`` sequence, stored as a tuple of floats), or ``None`` when no face was

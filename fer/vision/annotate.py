@@ -1,4 +1,4 @@
-"""Draw analysed faces onto a copy of a frame: box, track id, label and probability bars.
+"""Draw analyzed faces onto a copy of a frame: box, track id, label and probability bars.
 
 Used by the CLI's annotated outputs; drawing never modifies the caller's frame.
 """

@@ -293,7 +293,7 @@ class EmotionClassifier:
     """Seven-emotion probabilities for a batch of 48x48 gray face crops.
 
     The model file is read on the first :meth:`predict` (or :meth:`load`) call, not here,
-    so creating analysers is free and importing never touches TensorFlow or LiteRT.
+    so creating analyzers is free and importing never touches TensorFlow or LiteRT.
     """
 
     def __init__(self, model_path: str | os.PathLike = DEFAULT_MODEL_PATH, threads: int = 1) -> None:

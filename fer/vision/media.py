@@ -1,6 +1,6 @@
-"""Analyse an image or a video held in memory: the core shared by the CLI and the web page.
+"""Analyze an image or a video held in memory: the core shared by the CLI and the web page.
 
-The CLI reads files and writes its outputs next to them; the "Analyse media" page gets an
+The CLI reads files and writes its outputs next to them; the "Analyze media" page gets an
 upload as bytes and must not write the picture anywhere (privacy), so the decoding and the
 per-frame loop live here, on arrays and file-like objects, and each caller decides what to
 keep.
@@ -20,7 +20,7 @@ from fer.vision.records import Face, FrameResult
 
 @dataclass(frozen=True)
 class ImageAnalysis:
-    """One analysed image: the result in input pixels, and an annotated copy.
+    """One analyzed image: the result in input pixels, and an annotated copy.
 
     ``annotated`` is BGR at most 4096 px on a side (huge inputs are shrunk for drawing the
     same way they are for analysis).
@@ -32,13 +32,13 @@ class ImageAnalysis:
 
 @dataclass(frozen=True)
 class VideoStep:
-    """One decoded frame: its time, index, pixels and the latest faces (analysed or carried)."""
+    """One decoded frame: its time, index, pixels and the latest faces (analyzed or carried)."""
 
     time: float
     index: int
     image: np.ndarray
     faces: list[Face]
-    analysed: bool
+    analyzed: bool
 
 
 def decode_image(data: bytes, name: str = "upload") -> np.ndarray | None:
@@ -52,7 +52,7 @@ def decode_image(data: bytes, name: str = "upload") -> np.ndarray | None:
 
 
 def analyze_image_array(image: np.ndarray, analyzer, name: str = "image") -> ImageAnalysis:
-    """Analyse one image and draw the faces on a (possibly shrunk) copy."""
+    """Analyze one image and draw the faces on a (possibly shrunk) copy."""
     from fer.vision.annotate import annotate
     from fer.vision.frames import prepare_frame
 
@@ -87,7 +87,7 @@ def open_video(source: str | BinaryIO, name: str):
 def video_steps(
     container, analyzer, every: int = 1, fps: float | None = None, max_seconds: float | None = None
 ) -> Iterator[VideoStep]:
-    """Decode every frame, analysing every ``every``-th one or at most ``fps`` per second.
+    """Decode every frame, analyzing every ``every``-th one or at most ``fps`` per second.
 
     Stops after ``max_seconds`` of video when given. Decoding errors propagate as
     ``av.FFmpegError`` so the caller can keep the partial results.
@@ -110,7 +110,7 @@ def video_steps(
             next_time = t + 1.0 / fps
         if take:
             faces = analyzer.analyze(image, timestamp=t).faces
-        yield VideoStep(time=t, index=index, image=image, faces=faces, analysed=take)
+        yield VideoStep(time=t, index=index, image=image, faces=faces, analyzed=take)
 
 
 @dataclass(frozen=True)
@@ -129,7 +129,7 @@ class VideoAnalysis:
 def analyze_video_bytes(
     data: bytes, analyzer, name: str = "upload", fps: float = 2.0, max_seconds: float = 60.0
 ) -> VideoAnalysis:
-    """Analyse an uploaded video in memory (nothing written to disk)."""
+    """Analyze an uploaded video in memory (nothing written to disk)."""
     import av
 
     from fer.emotions import EMOTIONS
@@ -147,7 +147,7 @@ def analyze_video_bytes(
         for step in video_steps(container, analyzer, fps=fps, max_seconds=max_seconds):
             decoded += 1
             last_time = step.time
-            if not step.analysed:
+            if not step.analyzed:
                 continue
             for f in step.faces:
                 rows.append({"time_s": round(step.time, 3), "frame": step.index, "track_id": f.track_id,
@@ -164,6 +164,6 @@ def analyze_video_bytes(
     if decoded == 0:
         raise InputError(problem or f"{name}: the video has no decodable frames")
     png = io.BytesIO()
-    plot_timeline(times, mixes, png, title=f"{name}: emotion mix ({len(times)} frames analysed)")
+    plot_timeline(times, mixes, png, title=f"{name}: emotion mix ({len(times)} frames analyzed)")
     return VideoAnalysis(rows=rows, times=times, mixes=mixes, frames_decoded=decoded,
                          timeline_png=png.getvalue(), truncated=truncated, problem=problem)

@@ -6,9 +6,9 @@
     >>> [(f.track_id, f.box, f.label) for f in result.faces]
 
 Stages: :mod:`fer.vision.frames` (validate/convert) -> :mod:`fer.vision.detect` -> :mod:`fer.vision.crop` ->
-:mod:`fer.vision.classify` (one batched call) -> :mod:`fer.vision.track`. An analyser holds the tracking
+:mod:`fer.vision.classify` (one batched call) -> :mod:`fer.vision.track`. An analyzer holds the tracking
 state of one video stream, so use one per stream; the model and detector behind it are
-shared by all analysers of the process.
+shared by all analyzers of the process.
 """
 
 from __future__ import annotations
@@ -154,10 +154,10 @@ class FrameAnalyzer:
         return moved
 
     def analyze(self, frame: np.ndarray, timestamp: float | None = None) -> FrameResult:
-        """Analyse one frame (uint8 BGR preferred; gray, BGRA, 16-bit and float are converted).
+        """Analyze one frame (uint8 BGR preferred; gray, BGRA, 16-bit and float are converted).
 
         ``timestamp`` in seconds drives track expiry; it defaults to the monotonic clock.
-        Raises :class:`fer.errors.InputError` for frames that cannot be analysed.
+        Raises :class:`fer.errors.InputError` for frames that cannot be analyzed.
         """
         now = time.monotonic() if timestamp is None else float(timestamp)
         prepared = prepare_frame(frame, self.options.max_frame_side)

@@ -30,7 +30,7 @@ class Detection:
 
 @dataclass(frozen=True)
 class Face:
-    """One face of an analysed frame: where it is, how it feels (smoothed), which track."""
+    """One face of an analyzed frame: where it is, how it feels (smoothed), which track."""
 
     box: Box
     probs: np.ndarray  # (7,) float32 in fer.emotions.EMOTIONS order, sums to 1

@@ -1,6 +1,6 @@
 """The emotion mix of a video over time, as a stacked-area PNG (matplotlib, Agg backend).
 
-Each analysed frame contributes the mean smoothed probabilities of its faces; frames with
+Each analyzed frame contributes the mean smoothed probabilities of its faces; frames with
 no face are gaps, not zeros, so an empty room does not read as a calm one.
 """
 

@@ -90,7 +90,7 @@ def match(tracks: Sequence[Box], boxes: Sequence[Box], threshold: float) -> list
 class FaceTracker:
     """Stable ids and smoothed probabilities for the faces of consecutive frames.
 
-    Call :meth:`update` once per analysed frame with that frame's boxes and raw
+    Call :meth:`update` once per analyzed frame with that frame's boxes and raw
     probabilities; it returns one :class:`Face` per box, in the order given.
     """
 

@@ -57,7 +57,7 @@ def test_the_sidebar_lists_every_page_by_a_readable_name():
     at = AppTest.from_file(str(ROOT / "streamlit_app.py")).run(timeout=30)
     sidebar_labels = [link.label for link in at.sidebar.get("page_link")]
     assert sidebar_labels == ["ClassMood", "Start a class", "Join a class", "Teacher dashboard",
-                              "Session report", "Analyse a photo or video", "About the model"]
+                              "Session report", "Analyze a photo or video", "About the model"]
     config = (Path(__file__).resolve().parents[2] / ".streamlit" / "config.toml").read_text()
     assert "showSidebarNavigation = false" in config  # Streamlit's file-name list stays hidden
 
@@ -221,11 +221,11 @@ def test_the_report_refuses_a_wrong_teacher_key(app_env):
     assert not at.download_button
 
 
-def test_analysing_an_uploaded_photo_shows_the_annotated_image_and_a_face_table(app_env, astronaut):
+def test_analyzing_an_uploaded_photo_shows_the_annotated_image_and_a_face_table(app_env, astronaut):
     import cv2
 
     frame, _ = astronaut
-    at = page("5_analyse.py").run()
+    at = page("5_analyze.py").run()
     at.file_uploader[0].upload("astronaut.png", cv2.imencode(".png", frame)[1].tobytes(), "image/png").run()
     assert not at.exception and not at.error
     assert at.get("imgs") or at.get("image")
@@ -233,9 +233,9 @@ def test_analysing_an_uploaded_photo_shows_the_annotated_image_and_a_face_table(
 
 
 def test_an_unreadable_upload_gets_a_clear_message(app_env):
-    at = page("5_analyse.py").run()
+    at = page("5_analyze.py").run()
     at.file_uploader[0].upload("notes.txt", b"hello, not a picture", "text/plain").run()
-    assert "Cannot analyse this file" in all_text(at)
+    assert "Cannot analyze this file" in all_text(at)
 
 
 def test_the_model_page_says_so_when_the_model_card_is_missing(app_env):

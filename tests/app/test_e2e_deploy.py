@@ -159,7 +159,7 @@ def test_a_killed_student_tab_is_marked_absent_and_its_worker_ends(serving_model
     assert shown_absent_after <= presence_timeout_s + 15, shown_absent_after
     # The worker's last act was its stop path's explicit "no face" sample, sent when no frame
     # had come for idle_stop_s. Frames the browser sent before it died may still be decoded
-    # and analysed after the kill on a loaded machine, so the property is about the server's
+    # and analyzed after the kill on a loaded machine, so the property is about the server's
     # own times: no sample with a face was made from an interval after the last frame came.
     with open_store(AppConfig.from_env({"CLASSMOOD_DATA_DIR": str(data_dir)})) as store:
         samples = store.samples(code, student_id=student_id)

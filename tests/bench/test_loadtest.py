@@ -28,11 +28,11 @@ def test_two_students_store_samples_and_figures_are_consistent(frames):
     assert row.samples_per_student_s > 0
     assert row.errors == 0
     assert 0 < row.latency_p50_ms <= row.latency_p95_ms
-    assert 0 < row.analysed_fps_min <= row.analysed_fps_mean
+    assert 0 < row.analyzed_fps_min <= row.analyzed_fps_mean
     # Analysis is rate limited: never more than analysis_fps (+1 frame for the fencepost).
-    assert row.analysed_fps_mean <= AppConfig().analysis_fps + 1 / row.seconds + 0.01
-    assert 0 < row.frames_analysed < row.frames_in
-    assert math.isclose(row.dropped_share, 1 - row.frames_analysed / row.frames_in)
+    assert row.analyzed_fps_mean <= AppConfig().analysis_fps + 1 / row.seconds + 0.01
+    assert 0 < row.frames_analyzed < row.frames_in
+    assert math.isclose(row.dropped_share, 1 - row.frames_analyzed / row.frames_in)
     assert 0 < row.dropped_share < 1
     assert row.cpu_percent > 0
     assert row.rss_mb > 0

@@ -109,7 +109,7 @@ def test_an_overloaded_server_slows_every_student_equally():
             t.join()
         for s in streams:
             s.stop(mark_absent=False)
-    counts = [s.status().frames_analysed for s in streams]
+    counts = [s.status().frames_analyzed for s in streams]
     assert gate.stats().wait_seconds > 0  # they did queue for the slot
     assert max(counts) - min(counts) <= max(3, 0.1 * max(counts)), counts
 
@@ -130,7 +130,7 @@ def test_stopping_a_stream_that_waits_for_a_slot_returns_promptly():
     # another student holds (stop() would otherwise return only after its join timeout).
     assert gate.stats().waiting == 0
     assert not any(t.name == "classmood-s1" for t in threading.enumerate())
-    assert stream.status().frames_analysed == 0
+    assert stream.status().frames_analyzed == 0
 
 
 def test_the_process_shares_one_gate_per_slot_count():

@@ -60,7 +60,7 @@ def rig():
     return stream, clock, analyzer, sent
 
 
-def test_only_the_newest_frame_is_analysed_and_older_ones_are_dropped(rig):
+def test_only_the_newest_frame_is_analyzed_and_older_ones_are_dropped(rig):
     stream, clock, analyzer, _ = rig
     for serial in range(50):
         stream.process(frame(1, serial))
@@ -231,7 +231,7 @@ def test_a_stream_whose_frames_stop_ends_its_thread_and_marks_the_student_absent
                            idle_stop_s=0.4, clock=clock).start()
     for i in range(5):
         stream.process(frame())
-        wait_until(lambda: stream.status().frames_analysed == i + 1, what=f"analysis {i + 1}")
+        wait_until(lambda: stream.status().frames_analyzed == i + 1, what=f"analysis {i + 1}")
         clock.t += 0.05
     assert stream.running
     clock.t += 0.5  # no frame for longer than idle_stop_s
@@ -243,7 +243,7 @@ def test_a_stream_whose_frames_stop_ends_its_thread_and_marks_the_student_absent
     # The student comes back (the page's video callback restarts a stopped stream).
     stream.start()
     stream.process(frame())
-    wait_until(lambda: stream.status().frames_analysed >= 6, what="the restarted worker to analyse")
+    wait_until(lambda: stream.status().frames_analyzed >= 6, what="the restarted worker to analyze")
     assert stream.running
     stream.stop(mark_absent=False)
 
@@ -301,8 +301,8 @@ def test_a_stuck_worker_is_logged_with_its_stack_and_the_student_is_told(caplog)
             stream.process(frame(1))
             stream.process(frame(1))  # logged once per stall
         status = stream.status()
-        assert status.state is StreamState.LIVE and "has not been analysed for 16 s" in status.error
-        stuck = [r.getMessage() for r in caplog.records if "none was analysed" in r.getMessage()]
+        assert status.state is StreamState.LIVE and "has not been analyzed for 16 s" in status.error
+        stuck = [r.getMessage() for r in caplog.records if "none was analyzed" in r.getMessage()]
         assert len(stuck) == 1 and "blocked_analyze" in stuck[0]
     finally:
         release.set()

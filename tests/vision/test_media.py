@@ -1,4 +1,4 @@
-"""fer.vision.media: uploads analysed in memory, shared with the CLI."""
+"""fer.vision.media: uploads analyzed in memory, shared with the CLI."""
 
 import av
 import cv2
@@ -30,7 +30,7 @@ def mp4_bytes(frame: np.ndarray, frames: int = 20, fps: int = 10) -> bytes:
     return buffer.getvalue()
 
 
-def test_an_image_upload_is_decoded_analysed_and_annotated_in_memory(analyzer, astronaut):
+def test_an_image_upload_is_decoded_analyzed_and_annotated_in_memory(analyzer, astronaut):
     frame, _ = astronaut
     image = decode_image(cv2.imencode(".png", frame)[1].tobytes())
     analysis = analyze_image_array(image, analyzer)

@@ -119,7 +119,7 @@ def test_a_huge_frame_is_downscaled_and_boxes_stay_in_its_pixels(analyzer, astro
     ],
     ids=["1x1", "int32", "2-channel", "4-d", "nan", "str", "none"],
 )
-def test_frames_that_cannot_be_analysed_raise_input_error(analyzer, frame, message):
+def test_frames_that_cannot_be_analyzed_raise_input_error(analyzer, frame, message):
     with pytest.raises(InputError, match=message):
         analyzer.analyze(frame)
 

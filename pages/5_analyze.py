@@ -1,4 +1,4 @@
-"""Analyse media: upload an image or a short video, get the annotated result and a table.
+"""Analyze media: upload an image or a short video, get the annotated result and a table.
 
 The same code as ``python -m fer analyze`` (:mod:`fer.vision.media`), run on the upload in memory:
 nothing uploaded is written to disk, and everything is dropped when the page is left.
@@ -12,10 +12,10 @@ from fer.vision.media import analyze_image_array, analyze_video_bytes, decode_im
 from ui.common import config, new_analyzer, sidebar
 
 sidebar()
-st.title("Analyse media")
+st.title("Analyze media")
 cfg = config()
 st.write(
-    f"Upload a photo or a short video (at most {cfg.max_upload_mb:g} MB; videos are analysed for their first "
+    f"Upload a photo or a short video (at most {cfg.max_upload_mb:g} MB; videos are analyzed for their first "
     f"{cfg.max_video_s:g} s at {cfg.media_fps:g} frames per second). The file stays in memory and is not stored."
 )
 
@@ -27,7 +27,7 @@ if upload is not None:
         if len(data) > cfg.max_upload_mb * 1024 * 1024:
             raise FerError(f"{name}: {len(data) / 1e6:.1f} MB is more than the {cfg.max_upload_mb:g} MB allowed")
         image = decode_image(data, name)
-        with st.spinner("Analysing…"):
+        with st.spinner("Analyzing…"):
             analyzer = new_analyzer()
             if image is not None:
                 analysis = analyze_image_array(image, analyzer, name)
@@ -46,12 +46,12 @@ if upload is not None:
                 if video.problem:
                     st.warning(video.problem)
                 if video.truncated:
-                    st.info(f"Only the first {cfg.max_video_s:g} s were analysed.")
+                    st.info(f"Only the first {cfg.max_video_s:g} s were analyzed.")
                 st.image(video.timeline_png, caption="Emotion mix over time")
-                st.markdown(f"{video.frames_decoded} frames decoded, {len(video.times)} analysed, {len(video.rows)} face rows.")
+                st.markdown(f"{video.frames_decoded} frames decoded, {len(video.times)} analyzed, {len(video.rows)} face rows.")
                 if video.rows:
                     st.dataframe(video.rows, hide_index=True)
                 else:
-                    st.info("No face was found in the analysed frames.")
+                    st.info("No face was found in the analyzed frames.")
     except FerError as error:
-        st.error(f"Cannot analyse this file: {error}")
+        st.error(f"Cannot analyze this file: {error}")
