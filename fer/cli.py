@@ -103,7 +103,7 @@ def analyze_video(path: Path, analyzer, out_dir: Path, every: int = 1, fps: floa
 
     from fer.vision.annotate import annotate
     from fer.vision.media import video_steps
-    from fer.vision.timeline import plot_timeline
+    from fer.charts import mix_timeline_png
 
     container = _open_video(path)
     stream = container.streams.video[0]
@@ -151,7 +151,7 @@ def analyze_video(path: Path, analyzer, out_dir: Path, every: int = 1, fps: floa
                 writer.close()
     if decoded == 0:
         raise InputError(failure or f"{path}: the video has no decodable frames")
-    plot_timeline(times, mixes, timeline, title=f"{path.name}: emotion mix ({analyzed} frames analyzed)")
+    timeline.write_bytes(mix_timeline_png(times, mixes, title=f"{path.name}: emotion mix ({analyzed} frames analyzed)"))
     if failure:
         raise InputError(failure + f"; partial results in {out_dir}")
     return [table, timeline] + ([movie] if writer is not None else [])

@@ -133,7 +133,7 @@ def analyze_video_bytes(
     import av
 
     from fer.emotions import EMOTIONS
-    from fer.vision.timeline import plot_timeline
+    from fer.charts import mix_timeline_png
 
     container = open_video(io.BytesIO(data), name)
     rows: list[dict] = []
@@ -163,7 +163,6 @@ def analyze_video_bytes(
         container.close()
     if decoded == 0:
         raise InputError(problem or f"{name}: the video has no decodable frames")
-    png = io.BytesIO()
-    plot_timeline(times, mixes, png, title=f"{name}: emotion mix ({len(times)} frames analyzed)")
+    png = mix_timeline_png(times, mixes, title=f"{name}: emotion mix ({len(times)} frames analyzed)")
     return VideoAnalysis(rows=rows, times=times, mixes=mixes, frames_decoded=decoded,
-                         timeline_png=png.getvalue(), truncated=truncated, problem=problem)
+                         timeline_png=png, truncated=truncated, problem=problem)
