@@ -134,7 +134,7 @@ class VideoSteps:
                         return
                     if self.max_pixels is not None and frame.width * frame.height > self.max_pixels:
                         raise InputError(f"frame {self.decoded} is {frame.width}x{frame.height} pixels, more than "
-                                         f"the {self.max_pixels / 1e6:.1f} megapixels allowed")
+                                         f"the {self.max_pixels / 1e6:.3g} megapixels allowed")
                     index = self.decoded
                     self.decoded += 1
                     take = t + 1e-9 >= next_time if self.fps else index % self.every == 0
