@@ -3,7 +3,8 @@
 The same code as ``python -m fer analyze`` (:mod:`fer.vision.media`), run on the upload in memory:
 nothing uploaded is written to disk, and everything is dropped when the page is left. Who may
 use it is ``CLASSMOOD_ANALYZE_ACCESS``; every upload is typed by its bytes and bounded before it
-is decoded (:mod:`fer.vision.upload`), and its analysis takes turns in the students' fair queue.
+is decoded (:mod:`fer.vision.upload`), and its analysis takes turns in the students' fair queue,
+one upload at a time.
 """
 
 import cv2
@@ -12,7 +13,7 @@ import streamlit as st
 from fer.errors import FerError
 from fer.vision.media import ImageAnalysis, analyze_upload
 from fer.vision.upload import ALLOWED
-from ui.common import analysis_gate, config, new_analyzer, plain, sidebar
+from ui.common import analysis_gate, config, new_analyzer, plain, sidebar, upload_gate
 
 sidebar()
 st.title("Analyze media")
@@ -41,8 +42,13 @@ upload = st.file_uploader("Image or video", type=None, accept_multiple_files=Fal
 if upload is not None:
     name = upload.name
     try:
-        with st.spinner("Analyzing…"):
-            analysis = analyze_upload(upload.getvalue(), name, new_analyzer(), limits, fps=cfg.media_fps,
+        analyzer, uploads = new_analyzer(), upload_gate()
+        waiting = st.empty()
+        if uploads.stats().busy:
+            waiting.info("Another upload is being analyzed; yours is next in line.")
+        with st.spinner("Analyzing…"), uploads.turn():
+            waiting.empty()
+            analysis = analyze_upload(upload.getvalue(), name, analyzer, limits, fps=cfg.media_fps,
                                       turn=analysis_gate().turn)
         if isinstance(analysis, ImageAnalysis):
             st.image(cv2.cvtColor(analysis.annotated, cv2.COLOR_BGR2RGB),

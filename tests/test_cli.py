@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from fer.cli import main
-from tests.vision.test_upload import png_bomb
+from hostile_files import png_bomb
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ import struct
 import subprocess
 import sys
 import threading
-import zlib
 
 import av
 import cv2
@@ -27,26 +26,13 @@ from fer.errors import InputError
 from fer.vision.media import ImageAnalysis, VideoAnalysis, analyze_upload, analyze_video_bytes, decode_image
 from fer.vision.pipeline import FrameAnalyzer
 from fer.vision.upload import MediaType, UploadLimits, check_image, identify, image_header, open_video
-from tests.waiting import wait_until
+from hostile_files import png_bomb
+from waiting import wait_until
 
 
 @pytest.fixture(scope="module")
 def analyzer(tiny_model_path):
     return FrameAnalyzer(model_path=tiny_model_path)
-
-
-def png_bomb(width: int, height: int, bits: int = 8, colour: int = 0) -> bytes:
-    """A complete, valid PNG of zeros: small on disk, ``width * height`` pixels once decoded."""
-    channels = {0: 1, 2: 3, 6: 4}[colour]
-    row = b"\0" + bytes(width * channels * bits // 8)
-    packer = zlib.compressobj(9)
-    idat = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-    header = struct.pack(">IIBBBBB", width, height, bits, colour, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
 
 
 @pytest.fixture(scope="module")
