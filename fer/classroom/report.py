@@ -16,7 +16,8 @@ import numpy as np
 
 from fer.classroom.aggregate import PRESENCE_RATE_DEFINITION, MoodWindow, mood_windows
 from fer.classroom.samples import Moment
-from fer.emotions import COLORS_RGB01, EMOTIONS
+from fer.charts import mix_timeline_png
+from fer.emotions import EMOTIONS
 from fer.classroom.rooms import Room
 from fer.classroom.store.base import Store
 
@@ -94,39 +95,17 @@ class SessionReport:
         return json.dumps(self.to_dict(), indent=2)
 
     def to_png(self) -> bytes:
-        """Mood over time (stacked shares) above presence rate, moments as vertical lines."""
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        colors = COLORS_RGB01
+        """Mood over time (stacked shares, gaps where no face was seen) above presence rate,
+        moments as vertical lines; minutes since the lecture started."""
         t0 = self.room.created_at
-        mids = np.array([(w.start + w.end) / 2 - t0 for w in self.windows]) / 60.0
-        data = np.array([w.shares if w.shares is not None else (0.0,) * len(EMOTIONS) for w in self.windows])
-        rate = np.array([np.nan if w.presence_rate is None else w.presence_rate for w in self.windows])
-        fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 6), dpi=100, sharex=True, height_ratios=(2, 1))
-        try:
-            if len(self.windows):
-                top.stackplot(mids, data.T, labels=EMOTIONS, colors=colors, alpha=0.9)
-                bottom.plot(mids, rate, color="black")
-            for ax in (top, bottom):
-                for m in self.moments:
-                    ax.axvline((m.time - t0) / 60.0, color="crimson", linestyle="--", linewidth=1)
-                ax.set_ylim(0, 1.02)
-            for m in self.moments:
-                top.text((m.time - t0) / 60.0, 1.0, f" {m.label}", color="crimson", fontsize=8, va="top")
-            top.set_title(f"{self.room.lecture} ({self.room.code}): class mood over time")
-            top.set_ylabel("share of expression")
-            top.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
-            bottom.set_ylabel("presence rate")
-            bottom.set_xlabel("minutes since start")
-            fig.tight_layout()
-            buffer = io.BytesIO()
-            fig.savefig(buffer, format="png")
-        finally:
-            plt.close(fig)
-        return buffer.getvalue()
+        return mix_timeline_png(
+            [((w.start + w.end) / 2 - t0) / 60.0 for w in self.windows],
+            [w.shares for w in self.windows],
+            title=f"{self.room.lecture} ({self.room.code}): class mood over time",
+            xlabel="minutes since start",
+            presence=[w.presence_rate for w in self.windows],
+            marks=[((m.time - t0) / 60.0, m.label) for m in self.moments],
+        )
 
 
 def session_report(store: Store, room_code: str, width_s: float, now: float) -> SessionReport:
