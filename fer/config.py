@@ -78,9 +78,10 @@ class AppConfig:
     #: Frames per second analyzed per student (``CLASSMOOD_ANALYSIS_FPS``); the browser
     #: sends more, the processor keeps only the newest, so this bounds server CPU per student.
     analysis_fps: float = 3.0
-    #: Face detector name handed to ``fer.vision.detect`` (``CLASSMOOD_DETECTOR``); unknown names
-    #: are reported there, where the list of detectors lives.
-    detector: str = "haar"
+    #: Face detector (``CLASSMOOD_DETECTOR``): `yunet` (landmarks, head pose), or `haar` where
+    #: the `yuface` wheel does not install (Python other than 3.11 on x86-64 Linux); unknown
+    #: names are reported by ``fer.vision.detect``, where the list of detectors lives.
+    detector: str = "yunet"
     #: Run the face detector on every n-th analyzed frame of a student and follow the
     #: tracked faces in between (``CLASSMOOD_DETECT_EVERY``; 1 = detect on every frame).
     #: Detection is most of an analysis's cost, and between detections each face is followed
@@ -209,7 +210,10 @@ class AppConfig:
         app, the load test and any other caller that must behave like the app)."""
         from fer.vision.pipeline import AnalyzerOptions
 
-        return AnalyzerOptions(model_path=self.model_path, detector=self.detector, detect_every=self.detect_every)
+        # One classifier thread: the app runs one analysis per core (the fair queue's slots),
+        # so more threads per analysis would only fight over the same cores.
+        return AnalyzerOptions(model_path=self.model_path, detector=self.detector, detect_every=self.detect_every,
+                               classifier_threads=1)
 
     def upload_limits(self):
         """The :class:`fer.vision.upload.UploadLimits` of the "Analyze media" page (and, without the
