@@ -89,6 +89,7 @@ class Presence(str, Enum):
 
     PRESENT = "present"  # a face was seen within the presence timeout
     NO_FACE = "no_face"  # samples arrive, but without a face
+    LOST = "lost"  # the student's video ended without STOP or Leave; their page is reconnecting
     AWAY = "away"  # no sample within the timeout: disconnected, or camera not started yet
     LEFT = "left"  # the student left the room
 
@@ -173,6 +174,7 @@ class _History:
     labels: tuple[str | None, ...]  # (n,) label per sample, None without a face
     face_times: np.ndarray  # (k,) samples with a face
     face_probs: np.ndarray  # (k, 7)
+    lost: tuple[bool, ...] = ()  # (n,) whether each sample is a connection-lost heartbeat
 
     def in_room(self, t: np.ndarray) -> np.ndarray:
         left = math.inf if self.student.left_at is None else self.student.left_at
@@ -208,6 +210,7 @@ def _histories(students: Iterable[Student], samples: Iterable[StudentSample]) ->
                 labels=tuple(s.label for s in own),
                 face_times=np.array([s.time for s in faces], float),
                 face_probs=np.array([s.probs for s in faces], float).reshape(-1, len(EMOTIONS)),
+                lost=tuple(s.lost for s in own),
             )
         )
     return histories
@@ -289,7 +292,7 @@ def student_tiles(
             probs = h.face_probs[index[0]]
             expression, confidence = EMOTIONS[int(np.argmax(probs))], float(np.max(probs))
         elif upto and h.times[upto - 1] > now - presence_timeout_s:
-            presence = Presence.NO_FACE
+            presence = Presence.LOST if h.lost[upto - 1] else Presence.NO_FACE
         else:
             presence = Presence.AWAY
         seen = h.face_times[h.face_times <= now]

@@ -22,17 +22,24 @@ class StudentSample:
     ``probs`` is the student's face's emotion probabilities in :data:`fer.emotions.EMOTIONS`
     order (any ``(7,)`` sequence, stored as a tuple of floats), or ``None`` when no face was
     seen. Only these numbers are kept: never the frame, the crop or an embedding.
+    ``lost`` marks a heartbeat of a student page whose video ended without STOP or Leave and
+    which is reconnecting (never with ``probs``): the dashboard says "connection lost" then,
+    not "no video".
     """
 
     room: str
     student_id: str
     time: float
     probs: tuple[float, ...] | None = None
+    lost: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "time", float(self.time))
         if not math.isfinite(self.time):
             raise InputError(f"sample time must be finite, got {self.time}")
+        if self.lost and self.probs is not None:
+            raise InputError("a connection-lost heartbeat carries no probabilities")
+        object.__setattr__(self, "lost", bool(self.lost))
         if self.probs is None:
             return
         probs = np.asarray(self.probs, dtype=np.float64)

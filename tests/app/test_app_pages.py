@@ -145,20 +145,25 @@ def test_the_camera_starts_only_after_consent_and_processes_frames(app_env, fake
     assert not at.exception
     assert len(fake_camera) >= 1
     call = fake_camera[-1]
-    assert call["mode"] == streamlit_webrtc.WebRtcMode.SENDRECV
+    # Nothing is sent back (the preview is the browser's own), and the component is told
+    # not to play until it has mounted: the consent's press then starts it, nothing else.
+    assert call["mode"] == streamlit_webrtc.WebRtcMode.SENDONLY
+    assert call["desired_playing_state"] is False
     assert call["frontend_rtc_configuration"] == call["server_rtc_configuration"] == {"iceServers": []}
     assert call["media_stream_constraints"]["audio"] is False and call["media_stream_constraints"]["video"]
     [student] = app_env.students(code)
     assert student.name == "Ann"
+    assert "Starting your camera" in all_text(at)
     # Loading the model took TensorFlow out of the GC's scans: Streamlit collects after every
     # rerun, and scanning TensorFlow each time starved the WebRTC event loop (see test_e2e_browser).
     assert gc.get_freeze_count() > 0
 
-    # The callback the browser's frames go through: every frame comes back, same size.
+    # The sink the browser's decoded frames go to hands them to the student's stream unconverted.
     frame = av.VideoFrame.from_ndarray(np.zeros((240, 320, 3), np.uint8), format="bgr24")
-    out = call["video_frame_callback"](frame)
-    assert (out.width, out.height) == (320, 240)
-    call["on_video_ended"]()  # marks the student absent at once
+    call["sink_video_track"]._callback(frame)
+    stream = at.session_state[f"stream:{student.id}"]
+    assert stream.status().frames_in == 1 and stream.running
+    stream.stop(mark_absent=True)
     assert app_env.samples(code)[-1].probs is None
 
 

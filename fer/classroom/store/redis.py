@@ -419,7 +419,8 @@ class RedisStore(Store):
 
 
 def _member(sample: StudentSample) -> str:
-    probs = "-" if sample.probs is None else ",".join(repr(p) for p in sample.probs)
+    # "-": no face; "lost": a connection-lost heartbeat (StudentSample.lost).
+    probs = ("lost" if sample.lost else "-") if sample.probs is None else ",".join(repr(p) for p in sample.probs)
     return f"{sample.student_id}|{sample.time!r}|{probs}"
 
 
@@ -429,7 +430,8 @@ def _sample(code: str, member: str) -> StudentSample:
         room=code,
         student_id=student_id,
         time=float(when),
-        probs=None if probs == "-" else tuple(float(p) for p in probs.split(",")),
+        probs=None if probs in ("-", "lost") else tuple(float(p) for p in probs.split(",")),
+        lost=probs == "lost",
     )
 
 
