@@ -113,7 +113,7 @@ def stream_for(student: dict) -> StudentStream:
 
 def keeper_for(student: dict) -> CameraKeeper:
     """The student's camera switch (fer.classroom.live.CameraKeeper), kept for the session."""
-    return st.session_state.setdefault(f"keeper:{student['id']}", CameraKeeper())
+    return st.session_state.setdefault(f"keeper:{student['id']}", CameraKeeper(name=student["id"]))
 
 
 def leave(student: dict) -> None:

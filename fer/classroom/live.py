@@ -558,16 +558,17 @@ class CameraKeeper:
     last told (:meth:`told`). ``clock`` is monotonic seconds, the stream's clock.
     """
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic, camera_timeout_s: float = 15.0,
-                 start_timeout_s: float = 30.0, stall_after_s: float = 6.0, max_restarts: int = 5,
-                 restart_window_s: float = 300.0) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic, camera_timeout_s: float = 30.0,
+                 start_timeout_s: float = 45.0, stall_after_s: float = 6.0, max_restarts: int = 5,
+                 restart_window_s: float = 300.0, name: str = "") -> None:
+        self.name = name  # for the log: whose camera
         self._clock = clock
         self.camera_timeout_s = camera_timeout_s
         self.start_timeout_s = start_timeout_s
         self.stall_after_s = stall_after_s
         self.max_restarts = max_restarts
         self.restart_window_s = restart_window_s
-        self.phase = CameraPhase.OFF
+        self._phase = CameraPhase.OFF
         self.restarts: list[float] = []  # when each automatic restart happened, within the window
         self._mounted = False
         self._told: bool | None = None
@@ -575,6 +576,17 @@ class CameraKeeper:
         self._offered = False  # the browser sent an offer since then
         self._cycling = False  # told off to be turned on again once idle
         self._lost_since: float | None = None
+
+    @property
+    def phase(self) -> CameraPhase:
+        return self._phase
+
+    @phase.setter
+    def phase(self, phase: CameraPhase) -> None:
+        if phase is not self._phase:  # the admin's view of a class that loses someone
+            log.info("camera %s: %s -> %s (restarts %d, told %s, offered %s)", self.name, self._phase.value,
+                     phase.value, len(self.restarts), self._told, self._offered)
+        self._phase = phase
 
     # ---- the student's buttons and the room
 

@@ -121,7 +121,8 @@ def test_teacher_sees_two_students_live_absence_and_nobody_from_another_room(ser
             # A wrong key opens no dashboard.
             stranger = teacher_browser.new_context().new_page()
             stranger.goto(f"{url}/dashboard?room={code}&key=AAAA-BBBB-CCCC-DDDD")
-            wait_for(lambda: "does not open that room" in stranger.locator("body").inner_text(), 30, "the refusal")
+            wait_for(lambda: "does not open that room" in stranger.locator("body").inner_text(), 60, "the refusal",
+                     stranger, "wrong-key")
             assert stranger.locator("[data-testid='stMetric']").count() == 0
             stranger.screenshot(path=str(ARTIFACTS / "5-wrong-key.png"), full_page=True)
 
