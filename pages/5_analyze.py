@@ -12,6 +12,7 @@ import streamlit as st
 
 from fer.errors import FerError
 from fer.vision.media import ImageAnalysis, analyze_upload
+from fer.vision.records import face_row
 from fer.vision.upload import ALLOWED
 from ui.common import analysis_gate, config, new_analyzer, plain, sidebar, upload_gate
 
@@ -54,12 +55,7 @@ if upload is not None:
             st.image(cv2.cvtColor(analysis.annotated, cv2.COLOR_BGR2RGB),
                      caption=plain(f"{name}: {len(analysis.result.faces)} face(s)"))
             if analysis.result.faces:
-                st.dataframe(
-                    [{"face": f.track_id, "box (x1, y1, x2, y2)": str(f.box), "expression": f.label,
-                      "confidence": f"{max(f.probs):.0%}", **{k: round(float(v), 3) for k, v in f.to_dict()["probs"].items()}}
-                     for f in analysis.result.faces],
-                    hide_index=True,
-                )
+                st.dataframe([face_row(f) for f in analysis.result.faces], hide_index=True)
             else:
                 st.info("No face was found. Faces should be at least about 40 pixels wide and seen from the front.")
         else:
