@@ -412,3 +412,21 @@ def test_an_upload_waits_for_a_slot_a_student_holds_and_goes_on_when_it_is_free(
     image = cv2.imencode(".png", astronaut[0])[1].tobytes()
     assert isinstance(analyze_upload(image, "a.png", analyzer, turn=gate.turn), ImageAnalysis)
     assert gate.stats().turns == 1 + 7 + 1 and gate.stats().busy == 0
+
+
+def test_progress_is_reported_and_a_visitor_leaving_midway_ends_the_analysis_and_frees_the_slot(clip, analyzer):
+    gate = AnalysisGate(1)
+    seen: list[float] = []
+    analyze_video_bytes(clip, analyzer, "clip.mp4", fps=2, turn=gate.turn, progress=seen.append)
+    assert seen == sorted(seen) and seen[0] == 0.0 and 0.8 < seen[-1] <= 1.0 and len(seen) == 6
+
+    class Left(Exception):
+        """What Streamlit raises in the script thread when the visitor leaves or reruns."""
+
+    def leave(done: float) -> None:
+        if done >= 0.3:
+            raise Left
+
+    with pytest.raises(Left):
+        analyze_upload(clip, "clip.mp4", analyzer, fps=2, turn=gate.turn, progress=leave)
+    assert gate.stats().busy == 0
