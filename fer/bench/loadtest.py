@@ -410,7 +410,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 upload = (os.path.basename(args.upload), handle.read())
         else:
             upload = ("lesson-60s-720p.mp4", make_upload_video(frames))
-    print(f"# ClassMood load test: {' '.join(['python -m fer loadtest', *sys.argv[1:]])}")
+    print(f"# ClassMood load test: {' '.join(['python -m fer loadtest', *(sys.argv[1:] if argv is None else argv)])}")
     print(
         f"CPU: {cpu_model()}, {os.cpu_count()} cores; load average at start {_load_average()}; input {INPUT_FPS:g} fps of 640x480 frames, 1 real FER-2013 face each; "
         f"analysis_fps {cfg.analysis_fps:g}, detect_every {cfg.detect_every}, analysis slots {slots}, "
