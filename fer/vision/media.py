@@ -220,7 +220,8 @@ def analyze_video_bytes(
         duration = length if length is not None else last_time
         truncated = steps.stopped is not None or (max_seconds is not None and duration > max_seconds + 0.5)
     except av.FFmpegError as exc:
-        problem = f"{name}: the video is corrupt after {decoded} frames ({exc}); results are partial"
+        problem = (f"{name}: the video cannot be decoded after {decoded} frames: it is corrupt, or a frame is larger "
+                   f"than the {limits.max_video_pixels / 1e6:.3g} megapixels allowed ({exc}); results are partial")
     except InputError as exc:
         raise InputError(f"{name}: {exc}") from None
     finally:
