@@ -168,6 +168,7 @@ def _relay_only_script(relay: bool) -> str:
     if (relay) config.iceTransportPolicy = "relay";
     const pc = new Native(config, ...rest);
     window.__classmoodPcs.push(pc);
+    window.__classmoodConfigs = (window.__classmoodConfigs || []).concat([config]);
     return pc;
   }
   Wrapped.prototype = Native.prototype;
@@ -186,7 +187,7 @@ _SELECTED_PAIR = """async () => {
     if (!pair) continue;
     const local = stats.get(pair.localCandidateId), remote = stats.get(pair.remoteCandidateId);
     return {local: local.candidateType, remote: remote.address || remote.ip, remoteType: remote.candidateType,
-            bytesSent: pair.bytesSent};
+            bytesSent: pair.bytesSent, iceServers: (window.__classmoodConfigs.slice(-1)[0] || {}).iceServers || []};
   }
   return null;
 }"""
@@ -372,8 +373,11 @@ def test_a_student_whose_network_allows_only_relayed_traffic_streams_through_cot
         assert path["remote"] in replicas, (path, replicas)
         with redis_store(stack) as store:
             (cy,) = store.students(code)
-        # coturn logged the allocation under this session's own expiring login.
-        assert f":{cy.id}" in stack.logs("turn"), stack.logs("turn")[-3000:]
+        # The only TURN login her browser had was her session's own, expiring one.
+        (login,) = [server for server in path["iceServers"] if "username" in server]
+        expiry, session = login["username"].split(":")
+        assert session == cy.id and time.time() < int(expiry), login
+        assert login["urls"][0] == f"turn:127.0.0.1:{stack.env['CLASSMOOD_TURN_PORT']}?transport=udp", login
         teacher.screenshot(path=str(ARTIFACTS / "compose-4-relayed-student.png"), full_page=True)
     except BaseException:
         if page is not None:
