@@ -210,7 +210,9 @@ def test_the_dashboard_shows_the_class_numbers_written_to_the_store(app_env):
     text = all_text(at)
     assert "Presence rate: the share of students" in text
     assert "**Ann**" in text and "happy" in text and "**Cy**" in text and "no video" in text
-    assert len(at.get("plotly_chart")) == 2  # mood now, mood over time
+    assert metrics["Facing the screen"] == "–"  # these samples carry no head pose
+    assert "Facing is not attention" in text
+    assert len(at.get("plotly_chart")) == 3  # mood now, mood over time, presence and facing over time
     assert not at.get("image")  # never an image of a student
 
 
