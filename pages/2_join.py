@@ -8,10 +8,12 @@ that ended without the student asking and says "connection lost" until it is bac
 is :class:`fer.classroom.live.StudentStream`, the storage :mod:`fer.classroom.store`.
 """
 
+import time
 import streamlit as st
 
 from fer.classroom.live import CameraKeeper, CameraPhase, StreamState, StudentStream
 from fer.classroom.rooms import RoomClosedError, RoomError, UnknownStudentError
+from fer.classroom.store.base import StorageUnavailableError
 from fer.classroom.turn import browser_rtc_configuration, session_credential
 from ui.camera import answer_pending, camera, component_value, preview, stop_camera, stopper
 from ui.common import analysis_gate, config, new_analyzer, query_param, sidebar, store
@@ -19,6 +21,9 @@ from ui.common import analysis_gate, config, new_analyzer, query_param, sidebar,
 sidebar()
 st.title("Join a class")
 cfg = config()
+
+#: Seconds before a page that could not reach the store tries again.
+RETRY_S = 3
 
 CAMERA_DENIED = (
     "Your camera did not start: your browser blocked it, or there is none, or another program uses it. "
@@ -38,6 +43,12 @@ def resume_from_link() -> None:
         except RoomError:
             del st.query_params["student"]
             return
+        except StorageUnavailableError:
+            # Redis restarting, or this replica just took over from one that died: keep the
+            # student's link and try again shortly instead of showing a traceback.
+            st.warning("The class cannot be reached for a moment; this page tries again in a few seconds.")
+            time.sleep(RETRY_S)
+            st.rerun()
         if student.left_at is None and room.is_open:
             st.session_state["student"] = {"id": student.id, "code": student.room, "name": student.name, "lecture": room.lecture}
 
