@@ -151,6 +151,8 @@ def step_camera() -> None:
     student = st.session_state["student"]
     stream, keeper = stream_for(student), keeper_for(student)
     st.markdown(f"**{student['lecture']}** (room {student['code']}): you are **{student['name']}**.")
+    if keeper.phase is not CameraPhase.ENDED and not room_open(student["code"]):
+        keeper.end()
     if keeper.phase is CameraPhase.ENDED:
         # The lecture ended: the connection is closed by the server, and the component is not
         # rendered any more (its iframe goes, and with it the browser's camera).

@@ -350,8 +350,10 @@ def main(argv: list[str] | None = None) -> int:
                     row = measure(n, args, fer_split, sync_api, workdir)
                     rows.append(row.markdown())
                     failed = row.failure is not None
-                except AssertionError as error:  # e.g. not everyone present in time: that is a result too
-                    rows.append(f"| {n} | | FAIL: {error} | | | | | | | | | | |")
+                except Exception as error:  # not everyone present in time, a page that never loaded: results too
+                    if not isinstance(error, (AssertionError, sync_api.Error)):
+                        raise
+                    rows.append(f"| {n} | | FAIL: {str(error).splitlines()[0]} | | | | | | | | | | |")
                     failed = True
                 passed[n] = passed.get(n, 0) + (not failed)
                 if failed:

@@ -33,6 +33,7 @@ import streamlit_webrtc
 from streamlit_webrtc import WebRtcMode
 from streamlit_webrtc import component as webrtc_component
 from streamlit_webrtc.sink import VideoSinkTrack
+from streamlit_webrtc.webrtc import SignallingTimeoutError
 
 from fer.classroom.live import CameraKeeper, StudentStream
 
@@ -178,6 +179,21 @@ def camera(key: str, stream: StudentStream, keeper: CameraKeeper, *, frontend_rt
     sink = VideoSinkTrack(callback=on_frame)
     sink._on_ended_callback = lambda: stream.stop(mark_absent=False, wait=False)
     keeper.told(desired)
+    try:
+        render(key, sink, desired, frontend_rtc_configuration, server_rtc_configuration, media_stream_constraints,
+               translations)
+    except SignallingTimeoutError:
+        # The server did not answer the offer within streamlit-webrtc's 10 s (a busy machine):
+        # the browser would wait for that answer for ever. Off and on again, counted as a restart.
+        log.warning("camera %s: the offer was not answered in time; restarting it", key)
+        if session.get(key) is not None:
+            webrtc_component._reset_context(session[key])
+        keeper.answer_failed()
+    remember_worker(session, key, state)
+
+
+def render(key: str, sink: VideoSinkTrack, desired: bool, frontend_rtc_configuration: dict,
+           server_rtc_configuration: dict, media_stream_constraints: dict, translations: dict | None) -> None:
     streamlit_webrtc.webrtc_streamer(
         key=key,
         mode=WebRtcMode.SENDONLY,
@@ -190,7 +206,6 @@ def camera(key: str, stream: StudentStream, keeper: CameraKeeper, *, frontend_rt
         video_html_attrs={"style": {"display": "none"}},
         media_toggle_controls=False,
     )
-    remember_worker(session, key, state)
 
 
 _PREVIEW = """
@@ -207,6 +222,10 @@ def preview(media_stream_constraints: dict) -> None:
     """The student's own video, straight from their camera in their browser.
 
     Nothing of it goes through the server: the server only receives the stream it analyzes.
+    The preview asks for no frame-rate cap, so it stays smooth however few frames a second the
+    server is sent (the browser opens the camera once and paces each track on its own).
     """
     video = media_stream_constraints.get("video", True)
+    if isinstance(video, dict):
+        video = {k: v for k, v in video.items() if k != "frameRate"}
     components.html(_PREVIEW.replace("VIDEO", json.dumps(video)), height=370)

@@ -568,7 +568,7 @@ class CameraKeeper:
     """
 
     def __init__(self, clock: Callable[[], float] = time.monotonic, camera_timeout_s: float = 30.0,
-                 start_timeout_s: float = 45.0, stall_after_s: float = 6.0, max_restarts: int = 5,
+                 start_timeout_s: float = 45.0, stall_after_s: float = 10.0, max_restarts: int = 5,
                  restart_window_s: float = 300.0, name: str = "") -> None:
         self.name = name  # for the log: whose camera
         self._clock = clock
@@ -593,8 +593,8 @@ class CameraKeeper:
     @phase.setter
     def phase(self, phase: CameraPhase) -> None:
         if phase is not self._phase:  # the admin's view of a class that loses someone
-            log.info("camera %s: %s -> %s (restarts %d, told %s, offered %s)", self.name, self._phase.value,
-                     phase.value, len(self.restarts), self._told, self._offered)
+            log.info("camera %s: %s -> %s (restarts %d, told %s, offered %s, cycling %s)", self.name,
+                     self._phase.value, phase.value, len(self.restarts), self._told, self._offered, self._cycling)
         self._phase = phase
 
     # ---- the student's buttons and the room
@@ -647,6 +647,11 @@ class CameraKeeper:
     def needs_rerun(self) -> bool:
         """The component's instruction changed since it was last rendered."""
         return self._told is not None and self._told != self.desired()
+
+    def answer_failed(self) -> None:
+        """The server could not answer the browser's offer in time: turn it off and on again."""
+        if self.phase in (CameraPhase.STARTING, CameraPhase.LIVE, CameraPhase.RECONNECTING):
+            self._restart(self._clock(), cycle=True)
 
     def observe(self, mounted: bool, playing: bool, signalling: bool, last_frame_at: float | None) -> None:
         """Take in what the component reports and when the stream last got a frame."""
@@ -701,7 +706,7 @@ class CameraKeeper:
             self.phase = CameraPhase.GAVE_UP
             self._cycling = False
             return
-        self.phase = CameraPhase.RECONNECTING
         self._cycling = cycle
+        self.phase = CameraPhase.RECONNECTING
         self._attempt_at = now
         self._offered = False

@@ -167,6 +167,40 @@ def test_the_camera_starts_only_after_consent_and_processes_frames(app_env, fake
     assert app_env.samples(code)[-1].probs is None
 
 
+def test_the_end_of_the_lecture_ends_the_camera_and_says_so(app_env, fake_camera):
+    code, _ = app_env.create_room("Biology")
+    at = page("2_join.py", room=code).run()
+    at.text_input[1].input("Ann")
+    at.button[0].click().run()
+    at.checkbox[0].check().run()
+    next(b for b in at.button if b.label == "Start my camera").click().run()
+    assert "Starting your camera" in all_text(at) and fake_camera
+    rendered = len(fake_camera)
+    app_env.close_room(code)  # the teacher ends the lecture
+    at.run()
+    assert "The lecture has ended" in all_text(at)
+    assert len(fake_camera) == rendered  # the camera component is not rendered any more
+    assert not [b for b in at.button if b.label.startswith("Turn my camera")]
+
+
+def test_an_offer_not_answered_in_time_is_restarted_not_shown_as_a_crash(app_env, monkeypatch):
+    from streamlit_webrtc.webrtc import SignallingTimeoutError
+
+    calls = []
+
+    def webrtc_streamer(key, **kwargs):  # the real one raises this when aiortc takes over 10 s
+        calls.append(kwargs["desired_playing_state"])
+        raise SignallingTimeoutError("Processing offer and initializing the worker has not finished in 10 seconds")
+
+    monkeypatch.setattr(streamlit_webrtc, "webrtc_streamer", webrtc_streamer)
+    code, _ = app_env.create_room("Biology")
+    student = app_env.join(code, "Bo")
+    at = page("2_join.py", room=code, student=student.id).run()
+    next(b for b in at.button if b.label == "Turn my camera on").click().run()
+    assert not at.exception and calls
+    assert "Leave the class" in [b.label for b in at.button]  # the rest of the page is there
+
+
 def test_leaving_marks_the_student_as_left(app_env, fake_camera):
     code, _ = app_env.create_room("Biology")
     student = app_env.join(code, "Bo")

@@ -554,3 +554,19 @@ def test_turning_off_and_the_lecture_end_never_restart(cam):
     assert component.run() is False and keeper.phase is CameraPhase.ENDED
     keeper.want()
     assert keeper.phase is CameraPhase.ENDED and component.run() is False
+
+
+def test_an_offer_the_server_could_not_answer_is_turned_off_and_on(cam):
+    component, keeper, clock = cam
+    keeper.want()
+    component.mounted = True
+    component.run()
+    component.signalling = True
+    component.run()
+    keeper.answer_failed()  # streamlit-webrtc's SignallingTimeoutError
+    assert component.run() is False and keeper.phase is CameraPhase.RECONNECTING
+    component.signalling = False
+    component.run()
+    assert component.run() is True
+    component.connect()
+    assert keeper.phase is CameraPhase.LIVE
