@@ -140,7 +140,7 @@ class AppConfig:
     camera_fps: float = 15.0
     #: Seconds between two refreshes of the student page's status (``CLASSMOOD_STATUS_INTERVAL_S``):
     #: the face seen, the expression, "connection lost"; each refresh is a script run on the server.
-    status_interval_s: float = 1.0
+    status_interval_s: float = 3.0
     #: Largest upload the "Analyze media" page accepts, in MB (``CLASSMOOD_MAX_UPLOAD_MB``).
     #: Streamlit's own limit, ``server.maxUploadSize`` in ``.streamlit/config.toml``, is the same
     #: 50 (the server refuses larger request bodies before they are held in memory; a test keeps
@@ -192,6 +192,13 @@ class AppConfig:
             "presence_timeout_s",
             f"must exceed sample_interval_s ({self.sample_interval_s}), or present students flicker to absent between samples",
             self.presence_timeout_s,
+        )
+        _check(
+            self.status_interval_s < self.presence_timeout_s,
+            "status_interval_s",
+            f"must be below presence_timeout_s ({self.presence_timeout_s}), or a lost connection's heartbeats "
+            "arrive too seldom and the teacher's tile flickers to 'no video'",
+            self.status_interval_s,
         )
         _check(160 <= self.camera_width <= 1920, "camera_width", "must be in [160, 1920]", self.camera_width)
         _check(1 <= self.camera_fps <= 60, "camera_fps", "must be in [1, 60]", self.camera_fps)

@@ -183,8 +183,7 @@ def measure(n: int, args, fer_split, sync_api, workdir: Path) -> Row:
         "CLASSMOOD_SAMPLE_INTERVAL_S": "1",
         "CLASSMOOD_STATUS_INTERVAL_S": str(args.status_interval),
     }
-    if args.no_post_script_gc:
-        env["STREAMLIT_RUNNER_POST_SCRIPT_GC"] = "false"
+    env["STREAMLIT_RUNNER_POST_SCRIPT_GC"] = "true" if args.post_script_gc else "false"
     if args.trace_stops:
         env["CLASSMOOD_TRACE_WORKER_STOP"] = "1"
     if args.model:
@@ -306,8 +305,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--request-width", type=int, default=0, help="CLASSMOOD_CAMERA_WIDTH (default: --width)")
     parser.add_argument("--request-fps", type=float, default=0, help="CLASSMOOD_CAMERA_FPS (default: --fps)")
     parser.add_argument("--analysis-fps", type=float, default=3, help="CLASSMOOD_ANALYSIS_FPS (default 3, the app's)")
-    parser.add_argument("--status-interval", type=float, default=1, help="CLASSMOOD_STATUS_INTERVAL_S (default 1)")
-    parser.add_argument("--no-post-script-gc", action="store_true", help="Streamlit's runner.postScriptGC off")
+    parser.add_argument("--status-interval", type=float, default=3, help="CLASSMOOD_STATUS_INTERVAL_S (default 3, the app's)")
+    parser.add_argument("--post-script-gc", action="store_true", help="Streamlit's runner.postScriptGC on (the app has it off)")
     parser.add_argument("--presence-timeout", type=float, default=5, help="CLASSMOOD_PRESENCE_TIMEOUT_S (default 5)")
     parser.add_argument("--model", type=Path, default=None, help="CLASSMOOD_MODEL_PATH (default: the app's default)")
     parser.add_argument("--join-timeout", type=float, default=90, help="seconds allowed until all are present")
@@ -337,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{' '.join(Path('/proc/loadavg').read_text().split()[:3])}  ")
     print(f"Camera {args.width}x{args.height} at {args.fps:g} fps per student (asked for width "
           f"{args.request_width or args.width}, {args.request_fps or args.fps:g} fps), analysis {args.analysis_fps:g} fps, "
-          f"status every {args.status_interval:g} s, postScriptGC {'off' if args.no_post_script_gc else 'on'}, "
+          f"status every {args.status_interval:g} s, postScriptGC {'on' if args.post_script_gc else 'off'}, "
           f"one sample a second, a teacher dashboard open, each student in its own Chromium"
           f"{', server pinned to core 0 and browsers to core 1' if args.pin else ''}.\n", flush=True)
     rows, passed = [], {}
