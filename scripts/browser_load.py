@@ -12,7 +12,8 @@ ends the lecture and measures again. It prints one markdown table row per run:
 - presses: the most presses any student needed (the run FAILS above 1: a student who had
   to press twice is a student the class nearly lost);
 - all present after: seconds from the first press until every student had a face sample;
-- analyzed fps per student (min / mean), read from each student's page ("Frames analyzed");
+- frames received and analyzed per second per student, read from each student's page
+  ("Frames analyzed: A of R received"): received is what the browser really sends;
 - the server's CPU % over the window (utime+stime of /proc/<pid>/stat, its threads and children;
   100 % = one core), the idle CPU % before anyone joined, and per student
   (window - idle) / N;
@@ -107,6 +108,7 @@ class Row:
     all_present_s: float
     fps_min: float
     fps_mean: float
+    received_fps: float
     idle_cpu: float
     server_cpu: float
     ended_cpu: float
@@ -126,29 +128,31 @@ class Row:
     def markdown(self) -> str:
         verdict = "pass" if self.failure is None else f"FAIL: {self.failure}"
         return (
-            f"| {self.students} | {self.presses} | {self.all_present_s:.1f} | {self.fps_min:.2f} / {self.fps_mean:.2f} | "
+            f"| {self.students} | {self.presses} | {self.all_present_s:.1f} | {self.received_fps:.1f} | "
+            f"{self.fps_min:.2f} / {self.fps_mean:.2f} | "
             f"{self.idle_cpu:.0f} | {self.server_cpu:.0f} | {self.per_student:.1f} | {self.capacity:.0f} | "
             f"{self.ended_cpu:.0f} | {self.server_rss:.0f} | {self.chromium_cpu:.0f} | {self.machine_cpu:.0f} | {verdict} |"
         )
 
 
 HEADER = (
-    "| students | presses (max) | all present after (s) | analyzed fps /student (min / mean) | server CPU % idle "
+    "| students | presses (max) | all present after (s) | received fps /student | analyzed fps /student (min / mean) "
+    "| server CPU % idle "
     "| server CPU % | per student % | projected 2-core capacity | CPU % after the end | server RSS MB "
     "| Chromium CPU % (all) | machine CPU % | run |\n"
-    "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+    "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
 )
 
 ANALYZED = re.compile(r"Frames analyzed: (\d+) of (\d+) received")
 
 
-def analyzed_frames(page) -> int | None:
-    """The analyzed-frame count the student's page shows (pages/2_join.py), None if not shown."""
+def analyzed_frames(page) -> tuple[int, int] | None:
+    """The analyzed and received frame counts the student's page shows (pages/2_join.py)."""
     try:
         match = ANALYZED.search(page.locator("body").inner_text(timeout=5000))
     except Exception:
         return None
-    return int(match.group(1)) if match else None
+    return (int(match.group(1)), int(match.group(2))) if match else None
 
 
 def pin(pid: int, cores: set[int]) -> None:
@@ -249,7 +253,8 @@ def measure(n: int, args, fer_split, sync_api, workdir: Path) -> Row:
             frames1 = [analyzed_frames(page) for page in pages]
             rss = rss_mb(server.pid)
             teacher.screenshot(path=str(workdir / f"dashboard{n}.png"))
-            fps = [(b - a) / window if a is not None and b is not None else 0.0 for a, b in zip(frames0, frames1)]
+            fps = [(b[0] - a[0]) / window if a and b else 0.0 for a, b in zip(frames0, frames1)]
+            received = [(b[1] - a[1]) / window if a and b else 0.0 for a, b in zip(frames0, frames1)]
             dropped = [i + 1 for i, page in enumerate(pages) if not streaming(page)]
             if dropped and failure is None:
                 failure = f"student(s) {dropped} stopped streaming during the window"
@@ -278,6 +283,7 @@ def measure(n: int, args, fer_split, sync_api, workdir: Path) -> Row:
         all_present_s=all_present_s,
         fps_min=min(fps),
         fps_mean=sum(fps) / len(fps),
+        received_fps=sum(received) / len(received),
         idle_cpu=idle_cpu,
         server_cpu=server_cpu,
         ended_cpu=ended_cpu,
@@ -352,7 +358,7 @@ def main(argv: list[str] | None = None) -> int:
                 except Exception as error:  # not everyone present in time, a page that never loaded: results too
                     if not isinstance(error, (AssertionError, sync_api.Error)):
                         raise
-                    rows.append(f"| {n} | | FAIL: {str(error).splitlines()[0]} | | | | | | | | | | |")
+                    rows.append(f"| {n} | | FAIL: {str(error).splitlines()[0]} | | | | | | | | | | | |")
                     failed = True
                 passed[n] = passed.get(n, 0) + (not failed)
                 if failed:
