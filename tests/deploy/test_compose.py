@@ -58,6 +58,9 @@ def test_every_compose_here_accepts_the_compose_file_and_it_needs_the_turn_secre
         assert "scale: 2" in config, name  # two app replicas by default
         scaled = ComposeStack(command, "classmood-config-check", compose_env(CLASSMOOD_REPLICAS="5"))
         assert "scale: 5" in scaled.run("config", timeout=60).stdout, name
+        tls = ComposeStack(command, "classmood-config-check", compose_env(CLASSMOOD_TLS_DIR="/etc/ssl/private"))
+        tls.files.append(ROOT / "deploy" / "compose.tls.yaml")
+        assert "/etc/haproxy/certs" in tls.run("config", timeout=60).stdout, name
         no_secret = ComposeStack(command, "classmood-config-check", {})
         no_secret.env.pop("CLASSMOOD_TURN_SECRET", None)
         refused = no_secret.run("config", timeout=60, check=False)
@@ -386,3 +389,44 @@ def test_a_student_whose_network_allows_only_relayed_traffic_streams_through_cot
     finally:
         teacher_browser.close()
         student_browser.close()
+
+
+def test_with_certificates_mounted_the_proxy_serves_https_and_redirects_http_to_it(stack, tmp_path):
+    """Last in this module: it turns the stack's proxy into the TLS one (deploy/compose.tls.yaml)."""
+    import http.client
+    import shutil
+    import ssl
+    import subprocess
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(tmp_path / "key.pem"),
+                    "-out", str(tmp_path / "cert.pem")], check=True, capture_output=True)
+    (certs / "school.pem").write_bytes((tmp_path / "cert.pem").read_bytes() + (tmp_path / "key.pem").read_bytes())
+    https_port = _free_port()
+    stack.env.update(CLASSMOOD_TLS_DIR=str(certs), CLASSMOOD_HTTPS_PORT=str(https_port))
+    stack.files.append(ROOT / "deploy" / "compose.tls.yaml")
+    stack.run("up", "-d", "--no-build", "proxy", timeout=180)
+
+    context = ssl.create_default_context(cafile=str(tmp_path / "cert.pem"))
+
+    def health():
+        try:
+            with urllib.request.urlopen(f"https://127.0.0.1:{https_port}/_stcore/health", timeout=3, context=context) as reply:
+                return reply.read() == b"ok" and reply
+        except OSError:
+            return None
+    from browser import wait_for
+
+    reply = wait_for(health, 60, "HTTPS answers on the proxy")
+    assert "max-age=" in reply.headers["Strict-Transport-Security"]
+    (cookie,) = [c for c in reply.headers.get_all("Set-Cookie") if c.startswith("CLASSMOOD_REPLICA=")]
+    assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie, cookie
+
+    plain = http.client.HTTPConnection("127.0.0.1", int(stack.env["CLASSMOOD_HTTP_PORT"]), timeout=10)
+    plain.request("GET", "/join?room=ABCD-EFGH")
+    redirect = plain.getresponse()
+    assert redirect.status == 301 and redirect.headers["Location"] == f"https://127.0.0.1:{https_port}/join?room=ABCD-EFGH"
