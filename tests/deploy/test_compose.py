@@ -155,6 +155,14 @@ def test_an_expired_or_forged_turn_login_is_refused_by_the_stack_s_turn_server(s
     assert "static-auth-secret" not in stack.logs("turn") and secret not in stack.logs()
 
 
+def test_even_a_valid_turn_login_relays_only_to_the_app_replicas(stack):
+    port, secret = int(stack.env["CLASSMOOD_TURN_PORT"]), stack.env["CLASSMOOD_TURN_SECRET"]
+    replica = stack.ip(stack.containers("app")[0])
+    for i, (peer, answer) in enumerate(((replica, 200), ("8.8.8.8", 403), ("192.168.1.10", 403), ("127.0.0.1", 403))):
+        login = issue(secret, (), f"peer-{i}", ttl_s=600, now=time.time())  # one login each: coturn's quota is per login
+        assert allocate("127.0.0.1", port, login.username, login.password, peer=peer).permission == answer, peer
+
+
 # --- Real students through the proxy
 
 
