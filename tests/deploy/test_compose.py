@@ -240,6 +240,27 @@ def press_start_again(page, timeout: float) -> None:
     start_camera(page)
 
 
+def present_after_following_the_pages(pages: dict, predicate, teacher, what: str, timeout: float = 150) -> list[str]:
+    """Wait for ``predicate``; meanwhile a student whose page says their camera is off presses
+    START again, as the page tells them to. That is the README's known, unsolved flake (a first
+    stream ended by the server right after connecting; the live-path work tracks it), which is
+    not what these tests are about; the presses are returned so that the test reports them."""
+    from browser import start_camera, wait_for
+
+    pressed, deadline = [], time.monotonic() + timeout
+    while True:
+        try:
+            wait_for(predicate, 30, what)
+            return pressed
+        except AssertionError:
+            if time.monotonic() > deadline:
+                wait_for(predicate, 1, what, teacher, "compose-present")
+        for name, page in pages.items():
+            if "Your camera is off" in page.locator("body").inner_text():
+                start_camera(page)
+                pressed.append(name)
+
+
 def redis_store(stack):
     (redis,) = stack.containers("redis")
     return open_store(AppConfig.from_env({"REDIS_URL": f"redis://{stack.ip(redis)}:6379/0"}))
@@ -303,7 +324,7 @@ def test_a_lecture_survives_a_killed_replica_and_a_redis_restart(stack, browsers
 
         def present(n: int):
             return lambda: metrics(teacher).get("Present") == str(n) and metrics(teacher)
-        wait_for(present(2), 120, "Ann and Bo present on one dashboard", teacher, "compose-two")
+        represses = present_after_following_the_pages(pages, present(2), teacher, "Ann and Bo present on one dashboard")
         paths = {name: wait_for(lambda p=page: media_path(p), 30, f"{name}'s WebRTC path") for name, page in pages.items()}
         replicas = {stack.ip(c): c for c in stack.containers("app")}
         assert paths["Ann"]["remote"] in replicas and paths["Bo"]["remote"] in replicas, (paths, replicas)
@@ -359,6 +380,7 @@ def test_a_lecture_survives_a_killed_replica_and_a_redis_restart(stack, browsers
             b.close()
     during = {n: sum(stopped_at <= s.time <= started_at for s in got[n]) for n in got}
     how = f"START pressed again {pressed - killed_at:.1f} s after the kill" if pressed else "on her own"
+    print(f"START pressed again before the kill (the known first-press flake, README): {represses or 'never'}")
     print(f"present again {rejoined_s:.1f} s after the replica's kill ({how}); "
           f"samples stored from the "
           f"{started_at - stopped_at:.0f} s Redis outage: {during}")
@@ -378,7 +400,9 @@ def test_a_student_whose_network_allows_only_relayed_traffic_streams_through_cot
         teacher.goto(f"{stack.url}/dashboard?room={code}&key={key}")
         page = join_in(student_context(student_browser, stack, None, relay=True), stack.url, code, "Cy")
         start_camera(page)
-        wait_for(lambda: metrics(teacher).get("Present") == "1", 120, "Cy present through the relay", teacher, "compose-relay")
+        represses = present_after_following_the_pages({"Cy": page}, lambda: metrics(teacher).get("Present") == "1", teacher,
+                                                      "Cy present through the relay")
+        print(f"START pressed again (the known first-press flake, README): {represses or 'never'}")
         path = wait_for(lambda: media_path(page), 30, "Cy's WebRTC path")
         assert path["local"] == "relay", path  # her video goes through coturn, nowhere else
         replicas = {stack.ip(c) for c in stack.containers("app")}
