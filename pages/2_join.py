@@ -5,18 +5,24 @@ and their current expression, and can leave at any time. Wiring only: the live p
 is :class:`fer.classroom.live.StudentStream`, the storage :mod:`fer.classroom.store`.
 """
 
+import time
+
 import av
 import streamlit as st
 from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
 from fer.classroom.live import StreamState, StudentStream
 from fer.classroom.rooms import RoomClosedError, RoomError, UnknownStudentError
+from fer.classroom.store.base import StorageUnavailableError
 from fer.classroom.turn import browser_rtc_configuration, session_credential
 from ui.common import analysis_gate, config, new_analyzer, query_param, sidebar, store
 
 sidebar()
 st.title("Join a class")
 cfg = config()
+
+#: Seconds before a page that could not reach the store tries again.
+RETRY_S = 3
 
 CAMERA_DENIED = (
     "Your browser blocked the camera. ClassMood needs it to estimate your expression: allow the camera "
@@ -35,6 +41,12 @@ def resume_from_link() -> None:
         except RoomError:
             del st.query_params["student"]
             return
+        except StorageUnavailableError:
+            # Redis restarting, or this replica just took over from one that died: keep the
+            # student's link and try again shortly instead of showing a traceback.
+            st.warning("The class cannot be reached for a moment; this page tries again in a few seconds.")
+            time.sleep(RETRY_S)
+            st.rerun()
         if student.left_at is None and room.is_open:
             st.session_state["student"] = {"id": student.id, "code": student.room, "name": student.name, "lecture": room.lecture}
 
