@@ -227,8 +227,8 @@ class YuNetDetector:
     """YuNet, libfacedetection's face CNN (``yuface`` wheel): boxes, scores, 5 landmarks.
 
     ``max_side``: longest side of the copy searched (default: a 640x480 frame at full size,
-    which ``python -m fer bench-detect`` found twice as many small faces in as at 320 px; the
-    live app, whose webcam faces are large, searches 320, ``CLASSMOOD_DETECT_MAX_SIDE``);
+    where ``python -m fer bench-detect`` finds far more small faces than at 320 px; the live
+    app, whose webcam faces are large, searches 320, ``CLASSMOOD_DETECT_MAX_SIDE``);
     smaller frames are searched as they are,
     unless ``upscale`` enlarges them to it (small faces are found more often in an enlarged
     copy, at the cost of its pixels). ``min_confidence``: score (0-1) below which a face is dropped.
