@@ -145,21 +145,60 @@ def test_the_camera_starts_only_after_consent_and_processes_frames(app_env, fake
     assert not at.exception
     assert len(fake_camera) >= 1
     call = fake_camera[-1]
-    assert call["mode"] == streamlit_webrtc.WebRtcMode.SENDRECV
+    # Nothing is sent back (the preview is the browser's own), and the component is told
+    # not to play until it has mounted: the consent's press then starts it, nothing else.
+    assert call["mode"] == streamlit_webrtc.WebRtcMode.SENDONLY
+    assert call["desired_playing_state"] is False
     assert call["frontend_rtc_configuration"] == call["server_rtc_configuration"] == {"iceServers": []}
     assert call["media_stream_constraints"]["audio"] is False and call["media_stream_constraints"]["video"]
     [student] = app_env.students(code)
     assert student.name == "Ann"
+    assert "Starting your camera" in all_text(at)
     # Loading the model took TensorFlow out of the GC's scans: Streamlit collects after every
     # rerun, and scanning TensorFlow each time starved the WebRTC event loop (see test_e2e_browser).
     assert gc.get_freeze_count() > 0
 
-    # The callback the browser's frames go through: every frame comes back, same size.
+    # The sink the browser's decoded frames go to hands them to the student's stream unconverted.
     frame = av.VideoFrame.from_ndarray(np.zeros((240, 320, 3), np.uint8), format="bgr24")
-    out = call["video_frame_callback"](frame)
-    assert (out.width, out.height) == (320, 240)
-    call["on_video_ended"]()  # marks the student absent at once
+    call["sink_video_track"]._callback(frame)
+    stream = at.session_state[f"stream:{student.id}"]
+    assert stream.status().frames_in == 1 and stream.running
+    stream.stop(mark_absent=True)
     assert app_env.samples(code)[-1].probs is None
+
+
+def test_the_end_of_the_lecture_ends_the_camera_and_says_so(app_env, fake_camera):
+    code, _ = app_env.create_room("Biology")
+    at = page("2_join.py", room=code).run()
+    at.text_input[1].input("Ann")
+    at.button[0].click().run()
+    at.checkbox[0].check().run()
+    next(b for b in at.button if b.label == "Start my camera").click().run()
+    assert "Starting your camera" in all_text(at) and fake_camera
+    rendered = len(fake_camera)
+    app_env.close_room(code)  # the teacher ends the lecture
+    at.run()
+    assert "The lecture has ended" in all_text(at)
+    assert len(fake_camera) == rendered  # the camera component is not rendered any more
+    assert not [b for b in at.button if b.label.startswith("Turn my camera")]
+
+
+def test_an_offer_not_answered_in_time_is_restarted_not_shown_as_a_crash(app_env, monkeypatch):
+    from streamlit_webrtc.webrtc import SignallingTimeoutError
+
+    calls = []
+
+    def webrtc_streamer(key, **kwargs):  # the real one raises this when aiortc takes over 10 s
+        calls.append(kwargs["desired_playing_state"])
+        raise SignallingTimeoutError("Processing offer and initializing the worker has not finished in 10 seconds")
+
+    monkeypatch.setattr(streamlit_webrtc, "webrtc_streamer", webrtc_streamer)
+    code, _ = app_env.create_room("Biology")
+    student = app_env.join(code, "Bo")
+    at = page("2_join.py", room=code, student=student.id).run()
+    next(b for b in at.button if b.label == "Turn my camera on").click().run()
+    assert not at.exception and calls
+    assert "Leave the class" in [b.label for b in at.button]  # the rest of the page is there
 
 
 def test_leaving_marks_the_student_as_left(app_env, fake_camera):

@@ -226,18 +226,11 @@ def student_context(browser, stack, cookie: str | None, relay: bool = False):
 
 
 def press_start_again(page, timeout: float) -> None:
-    """What the join page asks of a student whose stream ended: press START again (after STOP
-    when the camera component still shows it, its connection dead)."""
-    from browser import _button_in_frames, start_camera, wait_for
+    """A student whose stream ended: the join page reconnects by itself and says "connection
+    lost" meanwhile (ui.camera, CameraKeeper); "Turn my camera on" is pressed only where it gave up."""
+    from browser import start_camera
 
-    asks = ("Press START", "press STOP and START")
-    wait_for(lambda: any(a in page.locator("body").inner_text() for a in asks), timeout,
-             "the page asking to press START again", page, "compose-asks-start")
-    stop = _button_in_frames(page, "STOP")
-    if stop is not None:
-        stop.first.click()
-        wait_for(lambda: _button_in_frames(page, "START"), 20, "the START button after STOP", page, "compose-stop")
-    start_camera(page)
+    start_camera(page, timeout=timeout)
 
 
 def present_after_following_the_pages(pages: dict, predicate, teacher, what: str, timeout: float = 150) -> list[str]:
