@@ -82,6 +82,10 @@ class AppConfig:
     #: the `yuface` wheel does not install (Python other than 3.11 on x86-64 Linux); unknown
     #: names are reported by ``fer.vision.detect``, where the list of detectors lives.
     detector: str = "yunet"
+    #: Longest side, in pixels, of the copy of a student's frame the detector searches
+    #: (``CLASSMOOD_DETECT_MAX_SIDE``; 0 = the detector's own default). A student's webcam face
+    #: is large, so a small copy finds it at a quarter of a full search's cost.
+    detect_max_side: int = 320
     #: Run the face detector on every n-th analyzed frame of a student and follow the
     #: tracked faces in between (``CLASSMOOD_DETECT_EVERY``; 1 = detect on every frame).
     #: Detection is most of an analysis's cost, and between detections each face is followed
@@ -204,6 +208,8 @@ class AppConfig:
         _check(1 <= self.camera_fps <= 60, "camera_fps", "must be in [1, 60]", self.camera_fps)
         _check(self.trend_points >= 1, "trend_points", "must be >= 1", self.trend_points)
         _check(1 <= self.detect_every <= 30, "detect_every", "must be in [1, 30]", self.detect_every)
+        _check(self.detect_max_side == 0 or 64 <= self.detect_max_side <= 1920, "detect_max_side",
+               "must be 0 or in [64, 1920]", self.detect_max_side)
         _check(0 <= self.analysis_slots <= 256, "analysis_slots", "must be in [0, 256]", self.analysis_slots)
         for name in ("max_image_megapixels", "max_video_megapixels", "max_analysis_s"):
             _check(getattr(self, name) > 0, name, "must be > 0", getattr(self, name))
@@ -223,7 +229,7 @@ class AppConfig:
         # One classifier thread: the app runs one analysis per core (the fair queue's slots),
         # so more threads per analysis would only fight over the same cores.
         return AnalyzerOptions(model_path=self.model_path, detector=self.detector, detect_every=self.detect_every,
-                               classifier_threads=1)
+                               detect_max_side=self.detect_max_side or None, classifier_threads=1)
 
     def upload_limits(self):
         """The :class:`fer.vision.upload.UploadLimits` of the "Analyze media" page (and, without the
@@ -409,6 +415,7 @@ _APP_VARS: dict[str, tuple[str, Callable[[Any, str], Any]]] = {
     "analysis_fps": ("CLASSMOOD_ANALYSIS_FPS", _number),
     "detector": ("CLASSMOOD_DETECTOR", _text),
     "detect_every": ("CLASSMOOD_DETECT_EVERY", _integer),
+    "detect_max_side": ("CLASSMOOD_DETECT_MAX_SIDE", _integer),
     "analysis_slots": ("CLASSMOOD_ANALYSIS_SLOTS", _integer),
     "model_path": ("CLASSMOOD_MODEL_PATH", _path),
     "data_dir": ("CLASSMOOD_DATA_DIR", _path),

@@ -211,6 +211,38 @@ def test_leaving_marks_the_student_as_left(app_env, fake_camera):
     assert "You left" in all_text(at)
 
 
+def test_a_join_link_opened_while_redis_is_down_retries_and_resumes_the_student_once_it_is_back(
+        app_env, fake_camera, persistent_redis, monkeypatch):
+    """As after a replica died, the student's page is served afresh by another replica just as
+    Redis restarts: it must wait for the store instead of showing the student a traceback."""
+    import threading
+
+    from fer.classroom.store.factory import open_store
+    from fer.config import AppConfig
+
+    monkeypatch.setenv("REDIS_URL", persistent_redis.url)
+    with open_store(AppConfig.from_env()) as redis_store:
+        code, _ = redis_store.create_room("Biology")
+        student = redis_store.join(code, "Ann")
+    at = page("2_join.py", room=code, student=student.id).run()  # the store is open, as on a running replica
+    assert fake_camera
+    fake_camera.clear()
+    for key in ("student", f"stream:{student.id}", f"turn:{student.id}"):
+        if key in at.session_state:
+            del at.session_state[key]  # a fresh session, as on the replica that takes over
+    persistent_redis.stop()
+    back = threading.Timer(1.0, persistent_redis.start)  # the outage: Redis is back after a second
+    back.start()
+    try:
+        at.run()
+    finally:
+        back.join()
+    assert not at.exception, at.exception
+    assert fake_camera, all_text(at)
+    assert fake_camera[-1]["key"] == f"student-{student.id}"  # resumed, at the camera step
+    assert "Ann" in all_text(at)
+
+
 def test_the_dashboard_refuses_a_wrong_teacher_key(app_env):
     code, key = app_env.create_room("Physics")
     wrong = "ABCD-EFGH-JKLM-NPQR" if key != "ABCD-EFGH-JKLM-NPQR" else "BBCD-EFGH-JKLM-NPQR"
