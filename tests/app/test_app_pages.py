@@ -26,6 +26,16 @@ def page(name: str, **query: str) -> AppTest:
     return at
 
 
+def join_and_consent(code: str, name: str) -> AppTest:
+    """A student types a name, gives consent and presses "Start my camera"."""
+    at = page("2_join.py", room=code).run()
+    at.text_input[1].input(name)
+    at.button[0].click().run()
+    at.checkbox[0].check().run()
+    next(b for b in at.button if b.label == "Start my camera").click().run()
+    return at
+
+
 def all_text(at: AppTest) -> str:
     parts = [m.value for m in at.markdown] + [e.value for e in at.error] + [w.value for w in at.warning]
     parts += [i.value for i in at.info] + [s.value for s in at.success] + [c.value for c in at.caption]
@@ -112,11 +122,7 @@ def test_with_a_turn_secret_each_student_browser_gets_its_own_expiring_turn_logi
     monkeypatch.setenv("CLASSMOOD_TURN_SECRET", secret)
     monkeypatch.setenv("CLASSMOOD_TURN_URLS", "turn:turn.school.example:3478")
     code, _ = app_env.create_room("Biology")
-    at = page("2_join.py", room=code).run()
-    at.text_input[1].input("Ann")
-    at.button[0].click().run()
-    at.checkbox[0].check().run()
-    next(b for b in at.button if b.label == "Start my camera").click().run()
+    at = join_and_consent(code, "Ann")
     assert not at.exception
     [student] = app_env.students(code)
     [turn] = fake_camera[-1]["frontend_rtc_configuration"]["iceServers"]
@@ -169,11 +175,7 @@ def test_the_camera_starts_only_after_consent_and_processes_frames(app_env, fake
 
 def test_the_end_of_the_lecture_ends_the_camera_and_says_so(app_env, fake_camera):
     code, _ = app_env.create_room("Biology")
-    at = page("2_join.py", room=code).run()
-    at.text_input[1].input("Ann")
-    at.button[0].click().run()
-    at.checkbox[0].check().run()
-    next(b for b in at.button if b.label == "Start my camera").click().run()
+    at = join_and_consent(code, "Ann")
     assert "Starting your camera" in all_text(at) and fake_camera
     rendered = len(fake_camera)
     app_env.close_room(code)  # the teacher ends the lecture

@@ -529,13 +529,18 @@ def test_a_camera_that_never_opens_stops_asking_instead_of_looping(cam):
     assert component.run() is True
 
 
-def test_an_offer_without_video_is_retried_not_blocked(cam):
-    component, keeper, clock = cam
+def _offer_in_flight(component, keeper):
+    """The student wants the camera, the component mounts and its offer is being signalled."""
     keeper.want()
     component.mounted = True
     component.run()
     component.signalling = True
     component.run()
+
+
+def test_an_offer_without_video_is_retried_not_blocked(cam):
+    component, keeper, clock = cam
+    _offer_in_flight(component, keeper)
     clock.t += 31.0  # offered, but no frame within start_timeout_s
     assert component.run() is False and keeper.phase is CameraPhase.RECONNECTING
 
@@ -558,11 +563,7 @@ def test_turning_off_and_the_lecture_end_never_restart(cam):
 
 def test_an_offer_the_server_could_not_answer_is_turned_off_and_on(cam):
     component, keeper, clock = cam
-    keeper.want()
-    component.mounted = True
-    component.run()
-    component.signalling = True
-    component.run()
+    _offer_in_flight(component, keeper)
     keeper.answer_failed()  # streamlit-webrtc's SignallingTimeoutError
     assert component.run() is False and keeper.phase is CameraPhase.RECONNECTING
     component.signalling = False
