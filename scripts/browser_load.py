@@ -155,6 +155,21 @@ def analyzed_frames(page) -> tuple[int, int] | None:
     return (int(match.group(1)), int(match.group(2))) if match else None
 
 
+TRACKS = """() => Array.from(document.querySelectorAll("video")).flatMap(v => v.srcObject ? v.srcObject.getVideoTracks() : [])
+  .map(t => { const s = t.getSettings(); return `${s.width}x${s.height} at ${Math.round(s.frameRate)} fps`; })"""
+
+
+def camera_tracks(page) -> list[str]:
+    """What each camera track of the student's page delivers (the sent stream's and the preview's)."""
+    found = []
+    for frame in page.frames:
+        try:
+            found += [f"{'component' if 'streamlit_webrtc' in frame.url else 'preview'} {t}" for t in frame.evaluate(TRACKS)]
+        except Exception:
+            pass
+    return found
+
+
 def pin(pid: int, cores: set[int]) -> None:
     """Every thread of ``pid`` onto ``cores`` (threads it starts later inherit it)."""
     for task in Path(f"/proc/{pid}/task").iterdir():
@@ -247,6 +262,7 @@ def measure(n: int, args, fer_split, sync_api, workdir: Path) -> Row:
                 failure = f"a student had to press {presses} times"
 
             teacher.wait_for_timeout(args.warmup * 1000)
+            print(f"N={n}: camera tracks of student 1: {', '.join(camera_tracks(pages[0])) or '?'}", file=sys.stderr)
             frames0 = [analyzed_frames(page) for page in pages]
             server_cpu, chrome0, machine0, window = window_cpu(server.pid, args.seconds, teacher)
             chrome1, machine1 = chromium_cpu(), machine_busy()
