@@ -60,6 +60,19 @@ class InvalidNameError(RoomError, ValueError):
     """A lecture or display name that is empty, too long, or holds control characters."""
 
 
+class NameTakenError(InvalidNameError):
+    """Another student present in the room already uses this display name: the teacher
+    must be able to tell who is who, and nobody may pose as a classmate."""
+
+
+class RoomLockedError(RoomError):
+    """The teacher has locked the room: nobody new may join until it is unlocked."""
+
+
+class StudentRemovedError(StudentLeftError):
+    """The teacher removed this student from the room; their stream and resume token end."""
+
+
 @dataclass(frozen=True)
 class Room:
     """One lecture. Times are Unix seconds; ``closed_at`` is ``None`` while it runs."""
@@ -68,6 +81,7 @@ class Room:
     lecture: str
     created_at: float
     closed_at: float | None = None
+    locked: bool = False
 
     @property
     def is_open(self) -> bool:
@@ -90,6 +104,11 @@ class Student:
     left_at: float | None = None
     last_seen_at: float | None = None
     last_face_at: float | None = None
+    #: Which version of the consent text the student agreed to, and when (``None`` for
+    #: students written by code that asked no consent, such as the load test).
+    consent_version: str | None = None
+    consent_at: float | None = None
+    removed_at: float | None = None
 
     def in_room_at(self, time: float) -> bool:
         return self.joined_at <= time and (self.left_at is None or time < self.left_at)
@@ -165,6 +184,22 @@ def _key_bytes(key: str) -> bytes:
 
 def _scrypt(secret: bytes, salt: bytes, n: int, r: int, p: int, dklen: int) -> bytes:
     return hashlib.scrypt(secret, salt=salt, n=n, r=r, p=p, dklen=dklen, maxmem=64 * 1024 * 1024)
+
+
+def new_secret_token() -> str:
+    """A random bearer token (256 bits) for a teacher session or a student's resume cookie."""
+    return secrets.token_urlsafe(32)
+
+
+def token_hash(token: str) -> str:
+    """What the store keeps of a token: its SHA-256. Tokens are random and long, so a plain
+    hash suffices (no scrypt): a copied database opens no session and resumes no student."""
+    return hashlib.sha256(str(token).encode("utf-8")).hexdigest()
+
+
+def name_key(name: str) -> str:
+    """The form two display names are compared in: ``"Ann"`` and ``"ann "`` are one name."""
+    return unicodedata.normalize("NFKC", " ".join(str(name).split())).casefold()
 
 
 def clean_name(text: str, what: str, max_length: int) -> str:

@@ -41,10 +41,10 @@ def test_students_on_two_app_processes_appear_on_one_dashboard(redis_url):
         from fer.config import AppConfig
         from fer.classroom.store.factory import open_store
         url, code, name, label = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-        start = time.time()
         p = np.full(7, 0.05); p[label] = 0.7; p = tuple(p / p.sum())
         with open_store(AppConfig.from_env({"REDIS_URL": url})) as store:
             student = store.join(code, name)
+            start = time.time()  # after the join: samples from before it are outside the membership
             for t in range(20):
                 store.record_sample(StudentSample(code, student.id, start + t / 10, p))
         print(student.id)
