@@ -10,6 +10,7 @@ naming the file and the problem, and exit code 1.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import os
@@ -54,13 +55,22 @@ def _check_file(path: Path) -> None:
         raise InputError(f"{path}: file is empty (0 bytes)")
 
 
-def _is_image(path: Path) -> bool:
-    import cv2
+def _media_type(path: Path):
+    """The file's type by its first bytes (:func:`fer.vision.upload.identify`), as the web page does."""
+    from fer.vision.upload import SNIFF_BYTES, identify
 
-    try:
-        return bool(cv2.haveImageReader(str(path)))
-    except cv2.error:
-        return False
+    with open(path, "rb") as handle:
+        return identify(handle.read(SNIFF_BYTES), str(path))
+
+
+def _limits():
+    """The app's pixel limits; the length, frame and time bounds are the server's, not the CLI's
+    (a file on one's own machine may be analyzed whole)."""
+    from dataclasses import replace
+
+    from fer.config import AppConfig
+
+    return replace(AppConfig.from_env().upload_limits(), max_video_frames=None, max_video_s=None, max_analysis_s=None)
 
 
 def _prefixed(path: Path, exc: Exception) -> str:
@@ -68,14 +78,12 @@ def _prefixed(path: Path, exc: Exception) -> str:
     return message if message.startswith(str(path)) else f"{path}: {message}"
 
 
-def analyze_image(path: Path, analyzer, out_dir: Path) -> list[Path]:
+def analyze_image(path: Path, analyzer, out_dir: Path, limits=None) -> list[Path]:
     import cv2
 
-    from fer.vision.media import analyze_image_array
+    from fer.vision.media import analyze_image_array, decode_image
 
-    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if image is None:
-        raise InputError(f"{path}: not a readable image (corrupt or unsupported format)")
+    image = decode_image(path.read_bytes(), str(path), limits or _limits())
     analysis = analyze_image_array(image, analyzer, name=str(path))
     result = analysis.result
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -90,10 +98,19 @@ def analyze_image(path: Path, analyzer, out_dir: Path) -> list[Path]:
     return [picture, report]
 
 
-def _open_video(path: Path):
-    from fer.vision.media import open_video
+@contextlib.contextmanager
+def _open_video(path: Path, limits=None):
+    """The video's container, read by the demuxer its bytes name (:func:`fer.vision.upload.open_video`)."""
+    from fer.vision.upload import open_video
 
-    return open_video(str(path), str(path))
+    limits = limits or _limits()
+    media = _media_type(path)
+    with open(path, "rb") as handle:
+        container = open_video(handle, str(path), media, limits.max_video_pixels)
+        try:
+            yield container
+        finally:
+            container.close()
 
 
 def analyze_video(path: Path, analyzer, out_dir: Path, every: int = 1, fps: float | None = None,
@@ -105,7 +122,9 @@ def analyze_video(path: Path, analyzer, out_dir: Path, every: int = 1, fps: floa
     from fer.vision.media import video_steps
     from fer.charts import mix_timeline_png
 
-    container = _open_video(path)
+    limits = _limits()
+    closing = contextlib.ExitStack()
+    container = closing.enter_context(_open_video(path, limits))
     stream = container.streams.video[0]
     out_dir.mkdir(parents=True, exist_ok=True)
     table = out_dir / f"{path.stem}.faces.csv"
@@ -122,7 +141,7 @@ def analyze_video(path: Path, analyzer, out_dir: Path, every: int = 1, fps: floa
         rows = csv.writer(handle)
         rows.writerow(["time_s", "frame", "track_id", "x1", "y1", "x2", "y2", "label", *EMOTIONS])
         try:
-            for step in video_steps(container, analyzer, every=every, fps=fps):
+            for step in video_steps(container, analyzer, every=every, fps=fps, max_pixels=limits.max_video_pixels):
                 decoded += 1
                 progress.update(1)
                 t, faces, image = step.time, step.faces, step.image
@@ -143,8 +162,10 @@ def analyze_video(path: Path, analyzer, out_dir: Path, every: int = 1, fps: floa
                         writer.mux(packet)
         except av.FFmpegError as exc:
             failure = f"{path}: video is corrupt after {decoded} frames ({exc})"
+        except InputError as exc:  # a frame larger than the limit
+            failure = _prefixed(path, exc)
         finally:
-            container.close()
+            closing.close()
             if writer is not None:
                 for packet in out_stream.encode():
                     writer.mux(packet)
@@ -168,9 +189,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.fps is not None and args.fps <= 0:
             raise InputError(f"--fps must be positive, got {args.fps}")
         _check_file(args.path)
-        image = _is_image(args.path)
+        image = _media_type(args.path).kind == "image"
         if not image:
-            _open_video(args.path).close()  # fail on a non-video before loading the model
+            with _open_video(args.path):  # fail on a bad video before loading the model
+                pass
 
         from fer.vision.pipeline import FrameAnalyzer
 

@@ -125,12 +125,34 @@ class AppConfig:
     #: to the student is encoded at this rate, which dominates the server's CPU per student.
     camera_fps: float = 15.0
     #: Largest upload the "Analyze media" page accepts, in MB (``CLASSMOOD_MAX_UPLOAD_MB``).
+    #: Streamlit's own limit, ``server.maxUploadSize`` in ``.streamlit/config.toml``, is the same
+    #: 50 (the server refuses larger request bodies before they are held in memory; a test keeps
+    #: the two equal): raise both together (``STREAMLIT_SERVER_MAX_UPLOAD_SIZE``).
     max_upload_mb: float = 50.0
     #: Seconds of an uploaded video that are analyzed (``CLASSMOOD_MAX_VIDEO_S``); longer
     #: videos are cut there, so one upload cannot occupy the server for an hour.
     max_video_s: float = 60.0
     #: Frames per second analyzed in an uploaded video (``CLASSMOOD_MEDIA_FPS``).
     media_fps: float = 2.0
+    #: Largest image the "Analyze media" page and ``python -m fer analyze`` decode, in
+    #: megapixels (``CLASSMOOD_MAX_IMAGE_MEGAPIXELS``), read from the file's header before
+    #: decoding; a 16-bit or alpha image may decode to at most 3 bytes per allowed pixel, so it
+    #: is allowed fewer. 50 passes a 48-megapixel phone photo.
+    max_image_megapixels: float = 50.0
+    #: Largest video frame decoded, in megapixels (``CLASSMOOD_MAX_VIDEO_MEGAPIXELS``), checked
+    #: in the header and by the decoder; 3840x2160 (4K) is 8.29.
+    max_video_megapixels: float = 8.3
+    #: Frames of an uploaded video decoded at most (``CLASSMOOD_MAX_VIDEO_FRAMES``), whatever
+    #: its timestamps claim; 3600 is 60 s at 60 fps.
+    max_video_frames: int = 3600
+    #: Seconds of server time one uploaded video may take (``CLASSMOOD_MAX_ANALYSIS_S``); the
+    #: page shows how far it got. Its analysis waits for its turns in the students' fair queue,
+    #: so on a busy server it is the upload that slows down, not the class.
+    max_analysis_s: float = 180.0
+    #: Who may use the "Analyze media" page (``CLASSMOOD_ANALYZE_ACCESS``): ``teacher`` (the
+    #: default: whoever holds the teacher key of an open room, so a public deployment does not
+    #: decode strangers' files), ``open`` (every visitor, for a local or demo install) or ``off``.
+    analyze_access: str = "teacher"
     #: Alert thresholds and windows (``CLASSMOOD_ALERT_*``, ``CLASSMOOD_*_ALERT_SHARE``).
     alerts: AlertConfig = field(default_factory=AlertConfig)
     #: Redis connection URL (``REDIS_URL``); when set, several app hosts can share one
@@ -193,6 +215,11 @@ class AppConfig:
         for name in ("report_min_present", "login_limit", "login_room_limit", "create_limit", "join_limit", "join_room_limit"):
             _check(getattr(self, name) >= 1, name, "must be >= 1", getattr(self, name))
         object.__setattr__(self, "trusted_proxies", _proxies(self.trusted_proxies, "trusted_proxies"))
+        for name in ("max_image_megapixels", "max_video_megapixels", "max_analysis_s"):
+            _check(getattr(self, name) > 0, name, "must be > 0", getattr(self, name))
+        _check(self.max_video_frames >= 1, "max_video_frames", "must be >= 1", self.max_video_frames)
+        _check(self.analyze_access in ANALYZE_ACCESS, "analyze_access", f"must be one of {', '.join(ANALYZE_ACCESS)}",
+               self.analyze_access)
 
     @property
     def retention_s(self) -> float:
@@ -208,6 +235,20 @@ class AppConfig:
         from fer.vision.pipeline import AnalyzerOptions
 
         return AnalyzerOptions(model_path=self.model_path, detector=self.detector, detect_every=self.detect_every)
+
+    def upload_limits(self):
+        """The :class:`fer.vision.upload.UploadLimits` of the "Analyze media" page (and, without the
+        size, length, frame and time bounds, of the CLI)."""
+        from fer.vision.upload import UploadLimits
+
+        return UploadLimits(
+            max_bytes=int(self.max_upload_mb * 1024 * 1024),
+            max_image_pixels=int(self.max_image_megapixels * 1e6),
+            max_video_pixels=int(self.max_video_megapixels * 1e6),
+            max_video_frames=self.max_video_frames,
+            max_video_s=self.max_video_s,
+            max_analysis_s=self.max_analysis_s,
+        )
 
     def rtc_configuration(self) -> dict[str, Any]:
         """The ``rtc_configuration`` argument of ``webrtc_streamer``."""
@@ -254,6 +295,9 @@ class AppConfig:
             raise ConfigError(_name_variables(str(error))) from None
 
 
+#: Values of :attr:`AppConfig.analyze_access`.
+ANALYZE_ACCESS = ("teacher", "open", "off")
+
 _DETECTOR_NAME = re.compile(r"[a-z][a-z0-9_\-]*")
 
 
@@ -285,6 +329,10 @@ def _text(raw: Any, var: str) -> str:
     if not isinstance(raw, str):
         raise ConfigError(f"{var} must be text, got {raw!r}")
     return raw.strip()
+
+
+def _access(raw: Any, var: str) -> str:
+    return _text(raw, var).lower()
 
 
 def _path(raw: Any, var: str) -> Path:
@@ -368,6 +416,11 @@ _APP_VARS: dict[str, tuple[str, Callable[[Any, str], Any]]] = {
     "max_upload_mb": ("CLASSMOOD_MAX_UPLOAD_MB", _number),
     "max_video_s": ("CLASSMOOD_MAX_VIDEO_S", _number),
     "media_fps": ("CLASSMOOD_MEDIA_FPS", _number),
+    "max_image_megapixels": ("CLASSMOOD_MAX_IMAGE_MEGAPIXELS", _number),
+    "max_video_megapixels": ("CLASSMOOD_MAX_VIDEO_MEGAPIXELS", _number),
+    "max_video_frames": ("CLASSMOOD_MAX_VIDEO_FRAMES", _integer),
+    "max_analysis_s": ("CLASSMOOD_MAX_ANALYSIS_S", _number),
+    "analyze_access": ("CLASSMOOD_ANALYZE_ACCESS", _access),
     "redis_url": ("REDIS_URL", _redis_url),
     "retention_days": ("CLASSMOOD_RETENTION_DAYS", _number),
     "teacher_session_h": ("CLASSMOOD_TEACHER_SESSION_H", _number),

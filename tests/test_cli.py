@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from fer.cli import main
+from tests.vision.test_upload import png_bomb
 
 
 @pytest.fixture
@@ -92,12 +93,22 @@ def test_gray_rgba_and_16_bit_images_are_analyzed(run, tmp_path, astronaut, conv
     assert len(json.loads((tmp_path / "out" / "odd.faces.json").read_text())["faces"]) == 1
 
 
-def test_a_12000_pixel_image_is_analyzed_not_refused(run, tmp_path):
+def test_a_12000_pixel_image_is_refused_by_default_and_analyzed_when_the_limit_allows_it(run, tmp_path, monkeypatch):
     image = tmp_path / "huge.png"
     cv2.imwrite(str(image), np.full((12000, 12000), 90, np.uint8))
     code, _, err = run(image)
+    assert code == 1 and "12000x12000" in err and "50 megapixels" in err
+    monkeypatch.setenv("CLASSMOOD_MAX_IMAGE_MEGAPIXELS", "150")
+    code, _, err = run(image)
     assert code == 0, err
     assert json.loads((tmp_path / "out" / "huge.faces.json").read_text())["width"] == 12000
+
+
+def test_a_png_named_mp4_is_analyzed_as_the_image_its_bytes_say(run, tmp_path, astronaut):
+    fake = _write(tmp_path, "clip.mp4", cv2.imencode(".png", astronaut[0])[1].tobytes())
+    code, _, err = run(fake)
+    assert code == 0, err
+    assert len(json.loads((tmp_path / "out" / "clip.faces.json").read_text())["faces"]) == 1
 
 
 def _write(tmp_path, name, data):
@@ -116,8 +127,12 @@ def _write(tmp_path, name, data):
         (lambda d, v: _write(d, "cut.mp4", v.read_bytes()[:3000]), "cut.mp4"),
         (lambda d, v: _write(d, "tiny.png", cv2.imencode(".png", np.zeros((1, 1, 3), np.uint8))[1].tobytes()), "too small"),
         (lambda d, v: _write(d, "fake.png", b"\x89PNG\r\n\x1a\n" + b"\0" * 200), "tiny"),
+        (lambda d, v: _write(d, "clip.mp4", b"ffconcat version 1.0\nfile 'lesson.mp4'\n"), "FFmpeg concat script"),
+        (lambda d, v: _write(d, "list.mp4", b"#EXTM3U\n#EXTINF:10,\nlesson.mp4\n#EXT-X-ENDLIST\n"), "HLS playlist"),
+        (lambda d, v: _write(d, "bomb.png", png_bomb(20000, 20000)), "20000x20000 pixels"),
     ],
-    ids=["missing", "zero-byte", "text", "random-bytes-video", "truncated-video", "1x1-image", "corrupt-png"],
+    ids=["missing", "zero-byte", "text", "random-bytes-video", "truncated-video", "1x1-image", "corrupt-png",
+         "concat-script", "hls-playlist", "pixel-bomb"],
 )
 def test_bad_inputs_end_with_one_message_naming_the_file(run, tmp_path, short_video, make, problem):
     path = make(tmp_path, short_video)

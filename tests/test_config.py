@@ -141,3 +141,23 @@ def test_the_readme_settings_table_is_the_one_the_code_generates():
     after = readme[readme.index(marker):].split("\n")[1:]
     table = "\n".join(after[: next(i for i, line in enumerate(after) if not line.startswith("|"))])
     assert table == settings_table(), "README's settings table is stale: paste `python -m fer settings` over it"
+
+
+def test_streamlits_upload_limit_is_the_apps_so_a_larger_body_is_refused_before_it_is_held():
+    import tomllib
+
+    streamlit = tomllib.loads((REPO_ROOT / ".streamlit" / "config.toml").read_text())
+    assert streamlit["server"]["maxUploadSize"] == AppConfig().max_upload_mb
+    assert AppConfig().upload_limits().max_bytes == streamlit["server"]["maxUploadSize"] * 1024 * 1024
+
+
+def test_upload_limits_and_who_may_analyze_come_from_the_environment():
+    config = AppConfig.from_env({"CLASSMOOD_MAX_IMAGE_MEGAPIXELS": "12.5", "CLASSMOOD_MAX_VIDEO_FRAMES": "100",
+                                 "CLASSMOOD_ANALYZE_ACCESS": " Open "})
+    limits = config.upload_limits()
+    assert (limits.max_image_pixels, limits.max_video_frames, config.analyze_access) == (12_500_000, 100, "open")
+    assert AppConfig().analyze_access == "teacher"
+    with pytest.raises(ConfigError, match="CLASSMOOD_ANALYZE_ACCESS must be one of teacher, open, off, got 'everyone'"):
+        AppConfig.from_env({"CLASSMOOD_ANALYZE_ACCESS": "everyone"})
+    with pytest.raises(ConfigError, match="CLASSMOOD_MAX_VIDEO_FRAMES must be >= 1"):
+        AppConfig.from_env({"CLASSMOOD_MAX_VIDEO_FRAMES": "0"})

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 import os
+import re
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
@@ -168,6 +169,18 @@ def link(page: str, label: str, icon: str | None = None, **params: str) -> None:
         st.page_link(PAGES[page], label=label, icon=icon, query_params=params or None)
     except Exception:
         st.markdown(f"[{label}]({page_url(page, **params)})")
+
+
+_MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:=])")
+
+
+def plain(text: str) -> str:
+    """``text`` escaped so that ``st.error``/``st.info``/captions show it as written.
+
+    Those elements render Markdown, and messages here quote file names visitors chose: a name
+    like ``[x](http://...)`` or ``**bold**`` must stay text, never become a link or formatting.
+    """
+    return _MARKDOWN_SPECIALS.sub(r"\\\1", " ".join(str(text).split()))
 
 
 def query_param(name: str) -> str:

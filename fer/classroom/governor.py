@@ -8,17 +8,21 @@ analyses run at a time (one per core) and hands free slots out first come, first
 A worker waits for its turn *before* it takes the newest frame, so each analysis is of a
 fresh frame and takes as long as it does on an idle machine; what drops under overload is
 the number of analyses per student, and it drops equally for everyone because each stream
-queues once per turn and the queue is FIFO.
+queues once per turn and the queue is FIFO. An uploaded video being analyzed on the
+"Analyze media" page queues in the same gate (:meth:`AnalysisGate.turn`, once per analyzed
+frame and the frames decoded before it), so it takes one slot at a time, like one more
+student whose analysis is always due, and cannot starve a live class.
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterator
 
 from fer import resources
 
@@ -83,6 +87,15 @@ class AnalysisGate:
                 self._queue.popleft().set()  # the slot passes on; busy stays the same
             elif self._busy > 0:
                 self._busy -= 1
+
+    @contextlib.contextmanager
+    def turn(self) -> Iterator[None]:
+        """Hold one slot for the ``with`` block: an upload's analysis queues here like a student."""
+        self.acquire()
+        try:
+            yield
+        finally:
+            self.release()
 
     def stats(self) -> GateStats:
         with self._lock:

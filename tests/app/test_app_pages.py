@@ -221,9 +221,10 @@ def test_the_report_refuses_a_wrong_teacher_key(app_env):
     assert not at.download_button
 
 
-def test_analyzing_an_uploaded_photo_shows_the_annotated_image_and_a_face_table(app_env, astronaut):
+def test_analyzing_an_uploaded_photo_shows_the_annotated_image_and_a_face_table(app_env, astronaut, monkeypatch):
     import cv2
 
+    monkeypatch.setenv("CLASSMOOD_ANALYZE_ACCESS", "open")
     frame, _ = astronaut
     at = page("5_analyze.py").run()
     at.file_uploader[0].upload("astronaut.png", cv2.imencode(".png", frame)[1].tobytes(), "image/png").run()
@@ -232,10 +233,43 @@ def test_analyzing_an_uploaded_photo_shows_the_annotated_image_and_a_face_table(
     assert at.dataframe
 
 
-def test_an_unreadable_upload_gets_a_clear_message(app_env):
+def test_an_unreadable_upload_gets_a_clear_message(app_env, monkeypatch):
+    monkeypatch.setenv("CLASSMOOD_ANALYZE_ACCESS", "open")
     at = page("5_analyze.py").run()
     at.file_uploader[0].upload("notes.txt", b"hello, not a picture", "text/plain").run()
     assert "Cannot analyze this file" in all_text(at)
+
+
+def test_a_concat_script_with_a_markdown_name_is_refused_and_the_name_stays_text(app_env, monkeypatch):
+    monkeypatch.setenv("CLASSMOOD_ANALYZE_ACCESS", "open")
+    at = page("5_analyze.py").run()
+    name = "[win](http://evil.example) **clip**.mp4"
+    at.file_uploader[0].upload(name, b"ffconcat version 1.0\nfile 'secret.mp4'\n", "video/mp4").run()
+    message = at.error[0].value
+    assert "FFmpeg concat script" in message
+    assert r"\[win\]\(http\://evil\.example\) \*\*clip\*\*\.mp4" in message  # escaped: shown as typed
+
+
+def test_by_default_the_analyze_page_asks_for_the_teacher_key_of_a_running_class(app_env, monkeypatch, astronaut):
+    import cv2
+
+    monkeypatch.delenv("CLASSMOOD_ANALYZE_ACCESS", raising=False)
+    at = page("5_analyze.py").run()
+    assert not at.file_uploader and "teacher key" in all_text(at)
+    code, key = app_env.create_room("Physics")
+    at = page("5_analyze.py", room=code, key=key).run()
+    assert at.file_uploader and not at.exception
+    at.file_uploader[0].upload("astronaut.png", cv2.imencode(".png", astronaut[0])[1].tobytes(), "image/png").run()
+    assert at.dataframe and not at.error
+    app_env.close_room(code)
+    at = page("5_analyze.py", room=code, key=key).run()
+    assert not at.file_uploader and "has ended" in all_text(at)
+
+
+def test_the_analyze_page_can_be_switched_off(app_env, monkeypatch):
+    monkeypatch.setenv("CLASSMOOD_ANALYZE_ACCESS", "off")
+    at = page("5_analyze.py").run()
+    assert not at.file_uploader and "switched off" in all_text(at)
 
 
 def test_the_model_page_says_so_when_the_model_card_is_missing(app_env):

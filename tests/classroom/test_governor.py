@@ -73,14 +73,15 @@ def test_a_cancelled_waiter_leaves_the_queue_without_holding_a_slot():
 
 
 def test_an_overloaded_server_slows_every_student_equally():
-    # Four students want far more analyses than one slot gives (their rate never binds):
-    # the FIFO gate hands out turns in rotation, so the counts stay level whatever the
-    # machine's speed. Stopped after a fixed number of analyses, not after a time.
-    gate, total, enough = AnalysisGate(1), [0], threading.Event()
+    # Four students want far more analyses than one slot gives (their rate never binds). Each
+    # analysis holds the slot until the three others queue behind it, so every release finds
+    # all of them waiting however slowly the machine schedules threads: the FIFO gate must then
+    # hand out turns in strict rotation. Stopped after a fixed number of analyses.
+    gate, total, enough, stop = AnalysisGate(1), [0], threading.Event(), threading.Event()
     lock = threading.Lock()
 
     def busy_analyze(frame, timestamp):
-        time.sleep(0.002)  # hold the slot long enough for the others to queue behind it
+        wait_until(lambda: gate.stats().waiting >= 3 or stop.is_set(), timeout_s=30, what="the three others to queue")
         with lock:
             total[0] += 1
             if total[0] >= 200:
@@ -91,7 +92,6 @@ def test_an_overloaded_server_slows_every_student_equally():
         StudentStream("ABCD-EFGH", f"s{i}", busy_analyze, lambda s: None, analysis_fps=10_000, gate=gate).start()
         for i in range(4)
     ]
-    stop = threading.Event()
 
     def feed(stream):
         while not stop.is_set():
@@ -102,7 +102,7 @@ def test_an_overloaded_server_slows_every_student_equally():
     for t in feeders:
         t.start()
     try:
-        assert enough.wait(60), "200 analyses did not happen within 60 s"
+        assert enough.wait(120), "200 analyses did not happen within 120 s"
     finally:
         stop.set()
         for t in feeders:
@@ -111,7 +111,7 @@ def test_an_overloaded_server_slows_every_student_equally():
             s.stop(mark_absent=False)
     counts = [s.status().frames_analyzed for s in streams]
     assert gate.stats().wait_seconds > 0  # they did queue for the slot
-    assert max(counts) - min(counts) <= max(3, 0.1 * max(counts)), counts
+    assert max(counts) - min(counts) <= 2, counts
 
 
 def test_stopping_a_stream_that_waits_for_a_slot_returns_promptly():

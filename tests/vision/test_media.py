@@ -38,8 +38,9 @@ def test_an_image_upload_is_decoded_analyzed_and_annotated_in_memory(analyzer, a
     assert analysis.annotated.shape == frame.shape and not np.array_equal(analysis.annotated, frame)
 
 
-def test_bytes_that_are_no_image_decode_to_none_and_empty_bytes_are_refused():
-    assert decode_image(b"not an image") is None
+def test_bytes_that_are_no_image_and_empty_bytes_are_refused_with_the_reason():
+    with pytest.raises(InputError, match="upload: neither an image nor a video.*text file"):
+        decode_image(b"not an image")
     with pytest.raises(InputError, match="empty"):
         decode_image(b"")
 
