@@ -1,6 +1,9 @@
 """Join a class (student): room code and name, an explicit consent step, then the camera.
 
-The camera starts only after consent. The student sees their own video with the face box
+The camera starts only after consent, and only in the browser that gave it: a reload
+resumes the student through a secret resume token kept in a cookie of this browser (never
+their id, never in the URL), so a shared join link or a copied address hands over nothing
+and a new browser sees the consent step again. The student sees their own video with the face box
 and their current expression, and can leave at any time. Wiring only: the live processing
 is :class:`fer.classroom.live.StudentStream`, the storage :mod:`fer.classroom.store`.
 """
@@ -10,12 +13,21 @@ import streamlit as st
 from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
 from fer.classroom.live import StreamState, StudentStream
-from fer.classroom.rooms import RoomClosedError, RoomError, UnknownStudentError
-from ui.common import analysis_gate, config, new_analyzer, query_param, sidebar, store
+from fer.classroom.ratelimit import JOIN, RateLimitedError
+from fer.classroom.rooms import NameTakenError, RoomClosedError, RoomError, RoomLockedError, UnknownStudentError, name_key
+from ui.common import (
+    ai_act_note, analysis_gate, client, config, cookie, limiter, new_analyzer, plain, query_param, set_cookie, sidebar,
+    storage_notice, store,
+)
+from ui.consent import CONSENT_VERSION, consent_markdown
 
 sidebar()
 st.title("Join a class")
 cfg = config()
+ai_act_note()
+
+#: The cookie holding this browser's resume token; it lives as long as the room's data may.
+RESUME_COOKIE = "classmood_student"
 
 CAMERA_DENIED = (
     "Your browser blocked the camera. ClassMood needs it to estimate your expression: allow the camera "
@@ -24,18 +36,22 @@ CAMERA_DENIED = (
 )
 
 
-def resume_from_link() -> None:
-    """A reload keeps the student in the room: their id travels in the URL (?student=)."""
-    student_id = query_param("student")
-    if student_id and "student" not in st.session_state:
+def resume_from_cookie() -> None:
+    """A reload keeps the student in the room, in this browser only: the resume token of its
+    cookie (:meth:`Store.resume`). A ``?student=`` of an old link is dropped unread."""
+    if "student" in st.query_params:
+        del st.query_params["student"]
+    token = cookie(RESUME_COOKIE)
+    if token and "student" not in st.session_state and "joining" not in st.session_state:
         try:
-            student = store().get_student(student_id)
+            student = store().resume(token)
             room = store().get_room(student.room)
         except RoomError:
-            del st.query_params["student"]
+            set_cookie(RESUME_COOKIE, "", 0)  # a dead token: forget it
             return
-        if student.left_at is None and room.is_open:
-            st.session_state["student"] = {"id": student.id, "code": student.room, "name": student.name, "lecture": room.lecture}
+        st.session_state["student"] = {
+            "id": student.id, "code": student.room, "name": student.name, "lecture": room.lecture, "token": token,
+        }
 
 
 def step_room() -> None:
@@ -44,13 +60,18 @@ def step_room() -> None:
         name = st.text_input("Your display name (what the teacher sees)", max_chars=40)
         if st.form_submit_button("Continue", type="primary"):
             try:
+                limiter().attempt(JOIN, client(), code)
                 room = store().get_room(code)
                 if not room.is_open:
                     raise RoomClosedError(f"the lecture {room.lecture!r} in room {room.code} has ended")
+                if room.locked:
+                    raise RoomLockedError("the teacher has locked this room: nobody new can join it now")
                 if not name.strip():
                     raise RoomError("please enter a display name; a first name or a nickname is enough")
+                if any(name_key(s.name) == name_key(name) for s in store().students(room.code, include_left=False)):
+                    raise NameTakenError(f"someone in this room is already called {name.strip()!r}; please choose another display name")
             except RoomError as error:
-                st.error(f"Cannot join: {error}")
+                st.error(f"Cannot join: {plain(str(error))}")
             else:
                 st.session_state["joining"] = {"code": room.code, "name": name.strip(), "lecture": room.lecture}
                 st.rerun()
@@ -58,32 +79,23 @@ def step_room() -> None:
 
 def step_consent() -> None:
     joining = st.session_state["joining"]
-    st.markdown(f"You are joining **{joining['lecture']}** (room {joining['code']}) as **{joining['name']}**.")
     st.markdown(
-        "#### Before your camera starts\n"
-        "- **What is analyzed:** while your camera is on, the server looks for your face a few times a "
-        "second and estimates your facial expression as seven numbers (angry, disgust, fear, happy, sad, "
-        "surprise, neutral).\n"
-        "- **What is stored:** only those numbers, about once a second, with your display name and the time. "
-        "**No image or video of you is stored** or recorded anywhere; frames are analyzed in memory and dropped.\n"
-        "- **What the teacher sees:** the class mood as charts, and a tile with your display name, whether "
-        "your face is seen (present or absent), your current expression with its confidence and a short trend. "
-        "The teacher never sees your video.\n"
-        "- **Limits:** the estimate is often wrong and says nothing about your attention or learning; it must "
-        "not be used to grade you.\n"
-        "- **How to leave:** press **Leave the class** below, or **STOP**, or close the tab. Your camera turns off."
+        f"You are joining **{plain(joining['lecture'])}** (room {joining['code']}) as **{plain(joining['name'])}**."
     )
+    st.markdown(consent_markdown(cfg))
     agreed = st.checkbox("I understand and agree that my facial expression is analyzed as described.")
     cols = st.columns(2)
     if cols[0].button("Start my camera", type="primary", disabled=not agreed):
         try:
-            student = store().join(joining["code"], joining["name"])
+            student = store().join(joining["code"], joining["name"], consent_version=CONSENT_VERSION)
+            token = store().issue_resume_token(student.id)
         except RoomError as error:
-            st.error(f"Cannot join: {error}")
+            st.error(f"Cannot join: {plain(str(error))}")
             return
-        st.session_state["student"] = {"id": student.id, "code": student.room, "name": student.name, "lecture": joining["lecture"]}
+        st.session_state["student"] = {
+            "id": student.id, "code": student.room, "name": student.name, "lecture": joining["lecture"], "token": token,
+        }
         st.query_params["room"] = student.room
-        st.query_params["student"] = student.id
         del st.session_state["joining"]
         st.rerun()
     if cols[1].button("Go back"):
@@ -103,8 +115,9 @@ def stream_for(student: dict) -> StudentStream:
 
 def step_camera() -> None:
     student = st.session_state["student"]
+    set_cookie(RESUME_COOKIE, student["token"], cfg.retention_s)
     stream = stream_for(student)
-    st.markdown(f"**{student['lecture']}** (room {student['code']}): you are **{student['name']}**.")
+    st.markdown(f"**{plain(student['lecture'])}** (room {student['code']}): you are **{plain(student['name'])}**.")
 
     def video_frame_callback(frame: av.VideoFrame) -> av.VideoFrame:
         # Runs on streamlit-webrtc's thread for every frame: no st.* here.
@@ -130,22 +143,26 @@ def step_camera() -> None:
         )
     with side:
         status_panel(stream)
-        if st.button("Leave the class", type="primary"):
+        leave = st.button("Leave the class", type="primary")
+        erase = st.button("Leave and delete my numbers", help="Your name and every number of yours are erased now.")
+        if leave or erase:
             stream.stop(mark_absent=False, final=True)
             try:
                 store().leave(student["id"])
+                if erase:
+                    store().delete_student_data(student["id"])
             except (UnknownStudentError, RoomError):
                 pass
             st.session_state.pop(f"stream:{student['id']}", None)
             del st.session_state["student"]
-            st.query_params.pop("student", None)
-            st.session_state["left"] = student["lecture"]
+            st.session_state["left"] = (student["lecture"], erase)
             st.rerun()
 
 
 @st.fragment(run_every=1)
 def status_panel(stream: StudentStream) -> None:
     status = stream.status()
+    storage_notice()
     if status.state is StreamState.WAITING:
         st.info(
             "Press **START** to turn your camera on. If nothing happens, your browser may be asking for "
@@ -159,7 +176,7 @@ def status_panel(stream: StudentStream) -> None:
     elif status.state is StreamState.STOPPED:
         st.info("Your camera is off; the teacher sees you as absent. Press START to turn it on again.")
     elif status.state is StreamState.ENDED:
-        st.warning(f"Analysis stopped: {status.error}.")
+        st.warning(f"Analysis stopped: {plain(status.error)}.")
     else:
         expression = status.expression
         if expression is None:
@@ -168,12 +185,17 @@ def status_panel(stream: StudentStream) -> None:
             label, confidence = expression
             st.metric("Your expression now", label, f"{confidence:.0%} confidence", delta_color="off")
     if status.error and status.state is not StreamState.ENDED:
-        st.caption(f"Last problem: {status.error}")
+        st.caption(f"Last problem: {plain(status.error)}")
 
 
 if "left" in st.session_state and "student" not in st.session_state and "joining" not in st.session_state:
-    st.success(f"You left {st.session_state.pop('left')}. Your camera is off and nothing more is sent.")
-resume_from_link()
+    lecture, erased = st.session_state.pop("left")
+    set_cookie(RESUME_COOKIE, "", 0)
+    st.success(
+        f"You left {plain(lecture)}. Your camera is off and nothing more is sent."
+        + (" Your name and numbers are deleted." if erased else "")
+    )
+resume_from_cookie()
 if "student" in st.session_state:
     step_camera()
 elif "joining" in st.session_state:
