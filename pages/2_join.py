@@ -13,7 +13,7 @@ import streamlit as st
 from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
 from fer.classroom.live import StreamState, StudentStream
-from fer.classroom.ratelimit import JOIN, RateLimitedError
+from fer.classroom.ratelimit import JOIN
 from fer.classroom.rooms import NameTakenError, RoomClosedError, RoomError, RoomLockedError, UnknownStudentError, name_key
 from ui.common import (
     ai_act_note, analysis_gate, client, config, cookie, limiter, new_analyzer, plain, query_param, set_cookie, sidebar,

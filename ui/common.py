@@ -58,6 +58,7 @@ NAV_LABELS = {
 def sidebar() -> None:
     """The page list under readable names (Streamlit's own list shows file names, hidden in
     .streamlit/config.toml). Called by every page; silent where a page runs on its own."""
+    purge_if_due()
     with st.sidebar:
         try:
             st.page_link("streamlit_app.py", label="ClassMood", icon="🏠")
@@ -143,6 +144,17 @@ def _purge(raw: Store) -> None:
         log.warning("retention purge failed: %s", error)
     finally:
         _purge_lock.release()
+
+
+def purge_if_due() -> None:
+    """Run the hourly purge from any page (every page draws the sidebar); a store that
+    cannot be opened is left to the pages that need it, which say so."""
+    cfg = config()
+    try:
+        raw = _store(str(cfg.data_dir), cfg.redis_url)
+    except Exception:
+        return
+    _purge(raw)
 
 
 def store() -> Store:

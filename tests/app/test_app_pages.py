@@ -3,55 +3,17 @@
 from __future__ import annotations
 
 import gc
-import re
 from pathlib import Path
 
 import av
 import numpy as np
-import pytest
 import streamlit_webrtc
 from streamlit.testing.v1 import AppTest
 
+from apptest import all_text, page, probs, teacher_page
 from fer.classroom.samples import StudentSample
-from fer.emotions import EMOTIONS
 
 ROOT = Path(__file__).resolve().parents[2]
-PAGES = ROOT / "pages"
-
-
-def page(name: str, **query: str) -> AppTest:
-    at = AppTest.from_file(str(PAGES / name), default_timeout=60)
-    for key, value in query.items():
-        at.query_params[key] = value
-    return at
-
-
-def all_text(at: AppTest) -> str:
-    """What the visitor reads: visitor text is markdown-escaped (ui.common.plain), the
-    escapes are not part of what is shown."""
-    parts = [m.value for m in at.markdown] + [e.value for e in at.error] + [w.value for w in at.warning]
-    parts += [i.value for i in at.info] + [s.value for s in at.success] + [c.value for c in at.caption]
-    parts += [c.value for c in at.code]
-    return re.sub(r"\\(.)", r"\1", "\n".join(parts))
-
-
-def sign_in(at: AppTest, code: str, key: str) -> AppTest:
-    """Type the room code and teacher key into the gate's form, as a teacher does."""
-    next(t for t in at.text_input if t.label == "Room code").set_value(code)
-    next(t for t in at.text_input if t.label == "Teacher key").set_value(key)
-    next(b for b in at.button if b.label == "Open").click()
-    return at.run()
-
-
-def teacher_page(name: str, code: str, key: str) -> AppTest:
-    """A teacher page opened with ``?room=`` and signed in through its form."""
-    return sign_in(page(name, room=code).run(), code, key)
-
-
-def probs(label: str) -> tuple[float, ...]:
-    p = np.full(len(EMOTIONS), 0.02)
-    p[EMOTIONS.index(label)] = 1 - 0.02 * (len(EMOTIONS) - 1)
-    return tuple(p)
 
 
 def test_landing_page_states_limits_and_the_eu_ban():
@@ -108,18 +70,6 @@ def test_a_closed_room_is_refused_with_a_clear_message(app_env):
     at.text_input[1].input("Ann")
     at.button[0].click().run()
     assert "has ended" in all_text(at)
-
-
-@pytest.fixture
-def fake_camera(monkeypatch):
-    """Records webrtc_streamer calls: the real component needs a browser (see test_e2e)."""
-    calls: list[dict] = []
-
-    def webrtc_streamer(key, **kwargs):
-        calls.append({"key": key, **kwargs})
-
-    monkeypatch.setattr(streamlit_webrtc, "webrtc_streamer", webrtc_streamer)
-    return calls
 
 
 def test_the_camera_starts_only_after_consent_and_processes_frames(app_env, fake_camera):
