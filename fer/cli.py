@@ -26,7 +26,7 @@ EXIT_OK, EXIT_ERROR = 0, 1
 
 
 def _parser() -> argparse.ArgumentParser:
-    from fer.vision.classify import DEFAULT_MODEL_PATH
+    from fer.vision.classify import SERVED_MODEL_PATH
     from fer.vision.detect import DEFAULT_DETECTOR, DETECTORS
 
     parser = argparse.ArgumentParser(prog="python -m fer", description="ClassMood facial emotion analysis")
@@ -34,7 +34,8 @@ def _parser() -> argparse.ArgumentParser:
     analyze = commands.add_parser("analyze", help="analyze an image or a video file")
     analyze.add_argument("path", type=Path, help="image (png, jpg, ...) or video (mp4, webm, ...)")
     analyze.add_argument("--out", type=Path, default=Path("fer_output"), help="output folder (default: ./fer_output)")
-    analyze.add_argument("--model", type=Path, default=DEFAULT_MODEL_PATH, help=f"Keras emotion model (default: {DEFAULT_MODEL_PATH})")
+    analyze.add_argument("--model", type=Path, default=SERVED_MODEL_PATH,
+                         help=f"emotion model, .tflite or .keras (default: {SERVED_MODEL_PATH})")
     analyze.add_argument("--detector", choices=sorted(DETECTORS), default=DEFAULT_DETECTOR, help=f"face detector (default: {DEFAULT_DETECTOR})")
     rate = analyze.add_mutually_exclusive_group()
     rate.add_argument("--every", type=int, default=1, metavar="N", help="video: analyze every N-th frame (default 1)")
@@ -82,6 +83,7 @@ def analyze_image(path: Path, analyzer, out_dir: Path, limits=None) -> list[Path
     import cv2
 
     from fer.vision.media import analyze_image_array, decode_image
+    from fer.vision.records import face_row
 
     image = decode_image(path.read_bytes(), str(path), limits or _limits())
     analysis = analyze_image_array(image, analyzer, name=str(path))
@@ -94,7 +96,7 @@ def analyze_image(path: Path, analyzer, out_dir: Path, limits=None) -> list[Path
     width, height = result.frame_size
     report.write_text(json.dumps(
         {"source": str(path), "width": width, "height": height, "emotions": list(EMOTIONS),
-         "faces": [f.to_dict() for f in result.faces]}, indent=2))
+         "faces": [face_row(f) for f in result.faces]}, indent=2))
     return [picture, report]
 
 
@@ -120,6 +122,7 @@ def analyze_video(path: Path, analyzer, out_dir: Path, every: int = 1, fps: floa
 
     from fer.vision.annotate import annotate
     from fer.vision.media import video_steps
+    from fer.vision.records import ROW_COLUMNS, face_row
     from fer.charts import mix_timeline_png
 
     limits = _limits()
@@ -138,8 +141,8 @@ def analyze_video(path: Path, analyzer, out_dir: Path, every: int = 1, fps: floa
     with open(table, "w", newline="") as handle, tqdm(
         total=stream.frames or None, unit="frame", disable=quiet, desc=path.name
     ) as progress:
-        rows = csv.writer(handle)
-        rows.writerow(["time_s", "frame", "track_id", "x1", "y1", "x2", "y2", "label", *EMOTIONS])
+        rows = csv.DictWriter(handle, ["time_s", "frame", *ROW_COLUMNS])
+        rows.writeheader()
         try:
             for step in video_steps(container, analyzer, every=every, fps=fps, max_pixels=limits.max_video_pixels):
                 decoded += 1
@@ -148,7 +151,7 @@ def analyze_video(path: Path, analyzer, out_dir: Path, every: int = 1, fps: floa
                 if step.analyzed:
                     analyzed += 1
                     for f in faces:
-                        rows.writerow([f"{t:.3f}", step.index, f.track_id, *f.box, f.label, *(f"{p:.5f}" for p in f.probs)])
+                        rows.writerow(face_row(f, time_s=round(t, 3), frame=step.index))
                     times.append(t)
                     mixes.append(np.mean([f.probs for f in faces], axis=0) if faces else None)
                 if annotated_video:

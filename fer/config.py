@@ -78,9 +78,10 @@ class AppConfig:
     #: Frames per second analyzed per student (``CLASSMOOD_ANALYSIS_FPS``); the browser
     #: sends more, the processor keeps only the newest, so this bounds server CPU per student.
     analysis_fps: float = 3.0
-    #: Face detector name handed to ``fer.vision.detect`` (``CLASSMOOD_DETECTOR``); unknown names
-    #: are reported there, where the list of detectors lives.
-    detector: str = "haar"
+    #: Face detector (``CLASSMOOD_DETECTOR``): `yunet` (landmarks, head pose), or `haar` where
+    #: the `yuface` wheel does not install (Python other than 3.11 on x86-64 Linux); unknown
+    #: names are reported by ``fer.vision.detect``, where the list of detectors lives.
+    detector: str = "yunet"
     #: Run the face detector on every n-th analyzed frame of a student and follow the
     #: tracked faces in between (``CLASSMOOD_DETECT_EVERY``; 1 = detect on every frame).
     #: Detection is most of an analysis's cost, and between detections each face is followed
@@ -102,6 +103,19 @@ class AppConfig:
     #: ``[{"urls": "stun:stun.example.org:3478"}]``). Empty by default: which STUN/TURN
     #: servers students' browsers contact is the operator's decision, never ours.
     ice_servers: tuple[Mapping[str, Any], ...] = ()
+    #: Shared secret of the TURN server (``CLASSMOOD_TURN_SECRET``; coturn's
+    #: ``static-auth-secret``, at least 16 characters). With it each student session gets its
+    #: own TURN login that expires (:mod:`fer.classroom.turn`) instead of one static login sent
+    #: to every browser; never put it in ``CLASSMOOD_ICE_SERVERS``.
+    turn_secret: str | None = field(default=None, repr=False)
+    #: TURN server URLs handed to browsers with the session's login (``CLASSMOOD_TURN_URLS``,
+    #: comma-separated or a JSON list of URLs like ``turn:turn.example.org:3478?transport=udp``).
+    #: Needed with ``CLASSMOOD_TURN_SECRET``.
+    turn_urls: tuple[str, ...] = ()
+    #: Seconds a session's TURN login is valid (``CLASSMOOD_TURN_TTL_S``). The TURN server
+    #: checks it again when a relay is refreshed, so it must outlast the longest lecture; a
+    #: leaked login is useless after it.
+    turn_ttl_s: float = 4 * 3600.0
     #: A student counts as present while a face was seen within this many seconds
     #: (``CLASSMOOD_PRESENCE_TIMEOUT_S``); also how long a dropped connection takes to
     #: turn into "absent".
@@ -194,6 +208,8 @@ class AppConfig:
         object.__setattr__(self, "model_path", Path(self.model_path))
         object.__setattr__(self, "data_dir", Path(self.data_dir))
         object.__setattr__(self, "ice_servers", _ice_servers(list(self.ice_servers), "ice_servers"))
+        object.__setattr__(self, "turn_urls", tuple(self.turn_urls))
+        _check_turn(self.turn_secret, self.turn_urls, self.turn_ttl_s)
         _check(0 < self.analysis_fps <= 30, "analysis_fps", "must be in (0, 30]", self.analysis_fps)
         _check(bool(_DETECTOR_NAME.fullmatch(self.detector)), "detector", "must be a detector name like 'haar'", self.detector)
         for name in ("sample_interval_s", "presence_timeout_s", "idle_stop_s", "chart_window_s", "report_window_s",
@@ -234,7 +250,10 @@ class AppConfig:
         app, the load test and any other caller that must behave like the app)."""
         from fer.vision.pipeline import AnalyzerOptions
 
-        return AnalyzerOptions(model_path=self.model_path, detector=self.detector, detect_every=self.detect_every)
+        # One classifier thread: the app runs one analysis per core (the fair queue's slots),
+        # so more threads per analysis would only fight over the same cores.
+        return AnalyzerOptions(model_path=self.model_path, detector=self.detector, detect_every=self.detect_every,
+                               classifier_threads=1)
 
     def upload_limits(self):
         """The :class:`fer.vision.upload.UploadLimits` of the "Analyze media" page (and, without the
@@ -346,6 +365,42 @@ def _redis_url(raw: Any, var: str) -> str:
     return url
 
 
+def _turn_urls(raw: Any, var: str) -> tuple[str, ...]:
+    if isinstance(raw, str):
+        text = raw.strip()
+        if text.startswith("["):
+            try:
+                raw = json.loads(text)
+            except json.JSONDecodeError as error:
+                raise ConfigError(f"{var} must be turn: URLs, comma-separated or a JSON list: {error}") from None
+        else:
+            raw = [part.strip() for part in text.split(",") if part.strip()]
+    if not isinstance(raw, (list, tuple)) or not all(isinstance(u, str) for u in raw):
+        raise ConfigError(f"{var} must be turn: URLs, comma-separated or a JSON list, got {raw!r}")
+    return tuple(raw)
+
+
+def _secret(raw: Any, var: str) -> str:
+    if not isinstance(raw, str):
+        raise ConfigError(f"{var} must be text")
+    return raw.strip()
+
+
+def _check_turn(secret: str | None, urls: tuple[str, ...], ttl_s: float) -> None:
+    """Both halves or neither: a secret without URLs (or URLs without the secret) would give
+    students no TURN server at all, found out only by those behind a firewall."""
+    if secret is not None and len(secret) < 16:
+        # Never the value: it is a secret.
+        raise ConfigError(f"turn_secret must be at least 16 characters (got {len(secret)}); use a long random string")
+    if secret is not None and not urls:
+        raise ConfigError("turn_urls must list the TURN server's turn: URLs when turn_secret is set")
+    if urls and secret is None:
+        raise ConfigError("turn_secret must be set when turn_urls is (static TURN logins go in ice_servers)")
+    for url in urls:
+        _check(bool(re.fullmatch(r"turns?:[^\s,]+", url)), "turn_urls", "must hold turn: or turns: URLs", url)
+    _check(60 <= ttl_s <= 7 * 86400, "turn_ttl_s", "must be in [60, 604800] seconds", ttl_s)
+
+
 def _ice_servers_var(raw: Any, var: str) -> tuple[Mapping[str, Any], ...]:
     if isinstance(raw, str):
         try:
@@ -405,6 +460,9 @@ _APP_VARS: dict[str, tuple[str, Callable[[Any, str], Any]]] = {
     "model_path": ("CLASSMOOD_MODEL_PATH", _path),
     "data_dir": ("CLASSMOOD_DATA_DIR", _path),
     "ice_servers": ("CLASSMOOD_ICE_SERVERS", _ice_servers_var),
+    "turn_secret": ("CLASSMOOD_TURN_SECRET", _secret),
+    "turn_urls": ("CLASSMOOD_TURN_URLS", _turn_urls),
+    "turn_ttl_s": ("CLASSMOOD_TURN_TTL_S", _number),
     "presence_timeout_s": ("CLASSMOOD_PRESENCE_TIMEOUT_S", _number),
     "idle_stop_s": ("CLASSMOOD_IDLE_STOP_S", _number),
     "sample_interval_s": ("CLASSMOOD_SAMPLE_INTERVAL_S", _number),

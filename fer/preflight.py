@@ -48,7 +48,7 @@ def streamlit_secrets(cwd: Path | None = None) -> dict[str, Any]:
     return merged
 
 
-def _check_model(cfg: AppConfig) -> str:
+def _check_model(cfg: AppConfig, environ: Mapping[str, str]) -> str:
     from fer.vision.classify import load_model
 
     loaded = load_model(cfg.model_path)
@@ -58,15 +58,23 @@ def _check_model(cfg: AppConfig) -> str:
     return f"{loaded.path} loads and predicts ({loaded.backend})"
 
 
-def _check_detector(cfg: AppConfig) -> str:
+def _check_detector(cfg: AppConfig, environ: Mapping[str, str]) -> str:
     from fer.vision.detect import make_detector
 
     make_detector(cfg.detector).detect(np.zeros((120, 160, 3), np.uint8))
     return f"{cfg.detector} detector ready"
 
 
-def _check_store(cfg: AppConfig) -> str:
+def _check_store(cfg: AppConfig, environ: Mapping[str, str]) -> str:
     from fer.classroom.store.factory import open_store
+
+    if environ.get("DYNO") and cfg.redis_url is None:
+        raise FerError(
+            f"this is a Heroku dyno ({environ['DYNO'][:20]}) and REDIS_URL is not set: the SQLite file would lie on "
+            "the dyno's own disk, which Heroku wipes at every restart (at least daily) and deploy, so rooms and "
+            "their history would vanish mid-term. Add a Redis add-on (heroku addons:create heroku-redis), "
+            "which sets REDIS_URL"
+        )
 
     store = open_store(cfg)
     try:
@@ -75,7 +83,7 @@ def _check_store(cfg: AppConfig) -> str:
         store.close()
 
 
-CHECKS: dict[str, Callable[[AppConfig], str]] = {
+CHECKS: dict[str, Callable[[AppConfig, Mapping[str, str]], str]] = {
     "model": _check_model,
     "detector": _check_detector,
     "store": _check_store,
@@ -85,8 +93,9 @@ CHECKS: dict[str, Callable[[AppConfig], str]] = {
 def run_checks(environ: Mapping[str, str] | None = None, secrets: Mapping[str, Any] | None = None) -> list[CheckResult]:
     """Every check, in order; a bad configuration is the first (and then only) failure."""
     start = time.perf_counter()
+    environ = os.environ if environ is None else environ
     try:
-        cfg = AppConfig.from_env(os.environ if environ is None else environ,
+        cfg = AppConfig.from_env(environ,
                                  streamlit_secrets() if secrets is None else secrets)
     except FerError as exc:
         return [CheckResult("configuration", False, str(exc), time.perf_counter() - start)]
@@ -94,7 +103,7 @@ def run_checks(environ: Mapping[str, str] | None = None, secrets: Mapping[str, A
     for name, check in CHECKS.items():
         start = time.perf_counter()
         try:
-            detail, ok = check(cfg), True
+            detail, ok = check(cfg, environ), True
         except FerError as exc:
             detail, ok = str(exc), False
         except Exception as exc:  # an unexpected failure is still a reason not to start

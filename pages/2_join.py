@@ -15,6 +15,7 @@ from streamlit_webrtc import WebRtcMode, webrtc_streamer
 from fer.classroom.live import StreamState, StudentStream
 from fer.classroom.ratelimit import JOIN
 from fer.classroom.rooms import NameTakenError, RoomClosedError, RoomError, RoomLockedError, UnknownStudentError, name_key
+from fer.classroom.turn import browser_rtc_configuration, session_credential
 from ui.common import (
     ai_act_note, analysis_gate, client, config, cookie, limiter, new_analyzer, plain, query_param, set_cookie, sidebar,
     storage_notice, store,
@@ -129,12 +130,17 @@ def step_camera() -> None:
     def on_video_ended() -> None:
         stream.stop(mark_absent=True)
 
+    # This session's own TURN login (fer.classroom.turn), for the browser only.
+    turn_key = f"turn:{student['id']}"
+    st.session_state[turn_key] = session_credential(cfg, student["id"], st.session_state.get(turn_key))
+
     video, side = st.columns([3, 2])
     with video:
         webrtc_streamer(
             key=f"student-{student['id']}",
             mode=WebRtcMode.SENDRECV,
-            rtc_configuration=cfg.rtc_configuration(),
+            frontend_rtc_configuration=browser_rtc_configuration(cfg, st.session_state[turn_key]),
+            server_rtc_configuration=cfg.rtc_configuration(),
             media_stream_constraints=cfg.media_stream_constraints(),
             video_frame_callback=video_frame_callback,
             on_video_ended=on_video_ended,

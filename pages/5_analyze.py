@@ -3,7 +3,8 @@
 The same code as ``python -m fer analyze`` (:mod:`fer.vision.media`), run on the upload in memory:
 nothing uploaded is written to disk, and everything is dropped when the page is left. Who may
 use it is ``CLASSMOOD_ANALYZE_ACCESS``; every upload is typed by its bytes and bounded before it
-is decoded (:mod:`fer.vision.upload`), and its analysis takes turns in the students' fair queue.
+is decoded (:mod:`fer.vision.upload`), and its analysis takes turns in the students' fair queue,
+one upload at a time.
 """
 
 import cv2
@@ -11,8 +12,9 @@ import streamlit as st
 
 from fer.errors import FerError
 from fer.vision.media import ImageAnalysis, analyze_upload
+from fer.vision.records import face_row
 from fer.vision.upload import ALLOWED
-from ui.common import analysis_gate, config, new_analyzer, plain, sidebar
+from ui.common import analysis_gate, config, new_analyzer, plain, sidebar, upload_gate
 
 sidebar()
 st.title("Analyze media")
@@ -41,19 +43,19 @@ upload = st.file_uploader("Image or video", type=None, accept_multiple_files=Fal
 if upload is not None:
     name = upload.name
     try:
-        with st.spinner("Analyzing…"):
-            analysis = analyze_upload(upload.getvalue(), name, new_analyzer(), limits, fps=cfg.media_fps,
+        analyzer, uploads = new_analyzer(), upload_gate()
+        waiting = st.empty()
+        if uploads.stats().busy:
+            waiting.info("Another upload is being analyzed; yours is next in line.")
+        with st.spinner("Analyzing…"), uploads.turn():
+            waiting.empty()
+            analysis = analyze_upload(upload.getvalue(), name, analyzer, limits, fps=cfg.media_fps,
                                       turn=analysis_gate().turn)
         if isinstance(analysis, ImageAnalysis):
             st.image(cv2.cvtColor(analysis.annotated, cv2.COLOR_BGR2RGB),
                      caption=plain(f"{name}: {len(analysis.result.faces)} face(s)"))
             if analysis.result.faces:
-                st.dataframe(
-                    [{"face": f.track_id, "box (x1, y1, x2, y2)": str(f.box), "expression": f.label,
-                      "confidence": f"{max(f.probs):.0%}", **{k: round(float(v), 3) for k, v in f.to_dict()["probs"].items()}}
-                     for f in analysis.result.faces],
-                    hide_index=True,
-                )
+                st.dataframe([face_row(f) for f in analysis.result.faces], hide_index=True)
             else:
                 st.info("No face was found. Faces should be at least about 40 pixels wide and seen from the front.")
         else:

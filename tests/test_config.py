@@ -14,7 +14,7 @@ from fer.config import DB_FILENAME, ENV_VARS, REPO_ROOT, AlertConfig, AppConfig,
 def test_defaults_need_no_environment_and_hard_code_no_ice_server():
     config = AppConfig.from_env({})
     assert config.analysis_fps == 3
-    assert config.detector == "haar"
+    assert config.detector == "yunet"
     assert config.model_path == REPO_ROOT / "models" / "emotion_cnn.tflite"
     assert config.data_dir == REPO_ROOT / "data"
     assert config.db_path == REPO_ROOT / "data" / DB_FILENAME
@@ -69,7 +69,7 @@ def test_environment_values_are_parsed(tmp_path):
 def test_secrets_fill_in_and_the_environment_overrides_them():
     secrets = {
         "CLASSMOOD_ANALYSIS_FPS": 5,
-        "CLASSMOOD_DETECTOR": "yunet",
+        "CLASSMOOD_DETECTOR": "mtcnn",
         # TOML secrets give a native list of tables rather than a JSON string.
         "CLASSMOOD_ICE_SERVERS": [{"urls": "stun:stun.example.org"}],
     }

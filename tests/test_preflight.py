@@ -52,6 +52,16 @@ def test_a_malformed_setting_is_the_only_failure_and_names_its_variable(tmp_path
     assert len(results) == 1 and not results[0].ok and "CLASSMOOD_ANALYSIS_FPS" in results[0].detail
 
 
+def test_a_heroku_dyno_without_redis_refuses_to_start_and_says_why(tmp_path, serving_model_path, redis_url):
+    checks = _by_name(run_checks(_env(tmp_path, serving_model_path, DYNO="web.1"), secrets={}))
+    store = checks["store"]
+    assert not store.ok
+    assert "Heroku" in store.detail and "REDIS_URL" in store.detail and "wipes" in store.detail
+    assert not (tmp_path / "data").exists()  # no SQLite file was made on the dyno's disk
+    with_redis = run_checks(_env(tmp_path, serving_model_path, DYNO="web.1", REDIS_URL=redis_url), secrets={})
+    assert all(r.ok for r in with_redis), with_redis
+
+
 def _procfile_command() -> str:
     line = next(l for l in (ROOT / "Procfile").read_text().splitlines() if l.startswith("web:"))
     return line.split(":", 1)[1].strip()

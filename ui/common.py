@@ -300,6 +300,13 @@ def analysis_gate():
     return shared_gate(config().analysis_slots or None)
 
 
+def upload_gate():
+    """The process-wide one-at-a-time queue of uploads (:func:`fer.classroom.governor.shared_upload_gate`)."""
+    from fer.classroom.governor import shared_upload_gate
+
+    return shared_upload_gate()
+
+
 def page_url(page: str, **params: str) -> str:
     """An absolute link to one of our pages when the browser's URL is known, else relative.
 

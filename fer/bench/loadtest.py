@@ -2,6 +2,7 @@
 
     python -m fer loadtest --students 1,5,10,20,30 --seconds 20
     python -m fer loadtest --students 30 --seconds 600 --soak      # the 10-minute soak
+    python -m fer loadtest --students 10 --seconds 60 --upload     # while a 60 s video is analyzed
 
 Why: the web app serves every student's camera from one process, each through its own
 :class:`fer.classroom.live.StudentStream` (newest frame only, analysis at ``analysis_fps`` on a
@@ -17,7 +18,11 @@ callback would (without the video decode/encode, which the browser connection ad
 640x480 frames of one real FER-2013 face on a photo (:mod:`fer.bench.scenes`), swaying a few
 pixels a frame. Analyzer, detector, model and rates come from :class:`fer.config.AppConfig`
 defaults; the store is a fresh SQLite file in a temporary data directory, deleted after
-each N. Nothing else is written to disk. Latency is the time of the ``analyze`` call
+each N. Nothing else is written to disk. With ``--upload`` a visitor's video (a file, or a
+generated 60 s 1280x720 30 fps clip of the same scene, held in memory) is analyzed during the
+run by the "Analyze media" page's own code (:func:`fer.vision.media.analyze_upload`, the same
+limits, the same fair queue as the students), and the students' analyzed rate while it runs is
+printed beside the upload's own figures. Latency is the time of the ``analyze`` call
 (StudentStream has no hook, so the callable passed in is wrapped); the worker calls it right
 after taking the frame, so this is the time from a frame being taken to its result.
 """
@@ -47,6 +52,29 @@ INPUT_FPS = 15.0
 
 
 @dataclass(frozen=True)
+class UploadRow:
+    """An upload analyzed during a run, and what the students got meanwhile."""
+
+    seconds: float  # wall time of the upload's analysis
+    frames_decoded: int
+    frames_analyzed: int
+    stopped: str | None  # the limit that ended it early, if any
+    student_fps_mean: float  # analyzed fps per student while the upload ran
+    student_fps_min: float
+    error: str | None = None
+
+    def markdown(self, students: int) -> str:
+        return (f"| {students} | {self.seconds:.1f} | {self.frames_decoded} | {self.frames_analyzed} | "
+                f"{self.stopped or 'none'} | {self.student_fps_mean:.2f} | {self.student_fps_min:.2f} |")
+
+
+UPLOAD_HEADER = (
+    "| students | upload analysis s | frames decoded | frames analyzed | stopped by | "
+    "student analyzed fps during it (mean) | (min) |\n|---:|---:|---:|---:|---:|---:|---:|"
+)
+
+
+@dataclass(frozen=True)
 class LoadRow:
     """The figures of one run with ``students`` concurrent streams."""
 
@@ -67,6 +95,7 @@ class LoadRow:
     slot_wait_ms: float = 0.0  # mean wait for a CPU slot (fer.classroom.governor) before an analysis
     rss_series: tuple[tuple[float, float], ...] = ()  # (seconds into the run, RSS MB) every few seconds
     images_written: tuple[str, ...] = ()  # image/video files that appeared during the run (must stay empty)
+    upload: UploadRow | None = None
 
     def markdown(self) -> str:
         return (
@@ -150,6 +179,27 @@ def make_frames(count: int = 16, seed: int = 0) -> list[np.ndarray]:
     return swaying(scene, count, period=count)
 
 
+def make_upload_video(frames: Sequence[np.ndarray], seconds: float = 60.0, fps: int = 30,
+                      size: tuple[int, int] = (1280, 720)) -> bytes:
+    """An MP4 (H.264) of ``seconds`` at ``fps`` of the load test's scene, scaled to ``size``, in memory."""
+    import io
+
+    import av
+    import cv2
+
+    scaled = [cv2.resize(f, size, interpolation=cv2.INTER_LINEAR) for f in frames]
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format="mp4") as output:
+        stream = output.add_stream("libx264", rate=fps, options={"preset": "ultrafast"})
+        stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
+        for i in range(int(seconds * fps)):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(scaled[i % len(scaled)], format="bgr24")):
+                output.mux(packet)
+        for packet in stream.encode():
+            output.mux(packet)
+    return buffer.getvalue()
+
+
 def _timed(analyze: Callable[[np.ndarray, float], FrameResult], out: list[float]):
     def wrapper(frame: np.ndarray, timestamp: float) -> FrameResult:
         start = time.perf_counter()
@@ -169,8 +219,13 @@ def run_load(
     input_fps: float = INPUT_FPS,
     progress: Callable[[float, float], None] | None = None,
     watch_dirs: Sequence[str | os.PathLike] = (),
+    upload: tuple[str, bytes] | None = None,
 ) -> LoadRow:
-    """Drive ``students`` concurrent StudentStreams for ``seconds``; returns their figures."""
+    """Drive ``students`` concurrent StudentStreams for ``seconds``; returns their figures.
+
+    ``upload`` (name, bytes) is analyzed as the "Analyze media" page does, starting with the
+    students; the run lasts until it is done if that is longer than ``seconds``.
+    """
     frames = list(frames) if frames is not None else make_frames()
     base = config or AppConfig()
     with tempfile.TemporaryDirectory(prefix="classmood-load-") as data_dir:
@@ -219,13 +274,18 @@ def run_load(
                 threading.Thread(target=feed, args=(i, s), name=f"feeder-{i}", daemon=True)
                 for i, s in enumerate(streams)
             ]
+            uploaded: list[UploadRow] = []
+            uploader = threading.Thread(target=lambda: uploaded.append(_analyze_upload(upload, cfg, gate, streams)),
+                                        name="upload", daemon=True) if upload else None
             wall_start, cpu_start = time.time(), _cpu_seconds()
             mono_start = time.monotonic()
             for thread in feeders:
                 thread.start()
+            if uploader is not None:
+                uploader.start()
             rss_series = [(0.0, rss_mb())]
-            while (elapsed_now := time.monotonic() - mono_start) < seconds:
-                time.sleep(min(5.0, seconds - elapsed_now))
+            while (elapsed_now := time.monotonic() - mono_start) < seconds or (uploader and uploader.is_alive()):
+                time.sleep(max(0.05, min(5.0, seconds - elapsed_now)))
                 rss_series.append((time.monotonic() - mono_start, rss_mb()))
                 if progress is not None:
                     progress(rss_series[-1][0], rss_series[-1][1])
@@ -274,6 +334,36 @@ def run_load(
         slot_wait_ms=1000 * gate_stats.wait_seconds / max(gate_stats.turns, 1),
         rss_series=tuple(rss_series),
         images_written=tuple(written),
+        upload=uploaded[0] if upload and uploaded else None,
+    )
+
+
+def _analyze_upload(upload: tuple[str, bytes], cfg: AppConfig, gate: AnalysisGate,
+                    streams: Sequence[StudentStream]) -> UploadRow:
+    """Analyze ``upload`` as the page does and count the students' analyses meanwhile."""
+    from fer.errors import FerError
+    from fer.vision.media import VideoAnalysis, analyze_upload
+
+    name, data = upload
+    analyzer = FrameAnalyzer(cfg.analyzer_options())
+    before = [s.status().frames_analyzed for s in streams]
+    start = time.monotonic()
+    result, error = None, None
+    try:
+        result = analyze_upload(data, name, analyzer, cfg.upload_limits(), fps=cfg.media_fps, turn=gate.turn)
+    except FerError as exc:
+        error = str(exc)
+    seconds = time.monotonic() - start
+    fps = [(s.status().frames_analyzed - b) / seconds for s, b in zip(streams, before)]
+    video = result if isinstance(result, VideoAnalysis) else None
+    return UploadRow(
+        seconds=seconds,
+        frames_decoded=video.frames_decoded if video else int(result is not None),
+        frames_analyzed=len(video.times) if video else int(result is not None),
+        stopped=video.stopped if video else None,
+        student_fps_mean=float(np.mean(fps)) if fps else float("nan"),
+        student_fps_min=float(np.min(fps)) if fps else float("nan"),
+        error=error,
     )
 
 
@@ -284,11 +374,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--soak", action="store_true",
                         help="also print memory over time, its growth after --warmup and any image file written")
     parser.add_argument("--warmup", type=float, default=60.0, help="seconds before memory growth is measured (--soak)")
+    parser.add_argument("--upload", nargs="?", const="", default=None, metavar="FILE",
+                        help="also analyze this image or video as the Analyze media page does, during each run "
+                             "(without FILE: a generated 60 s 1280x720 30 fps MP4 of the same scene)")
     args = parser.parse_args(argv)
     counts = [int(n) for n in args.students.split(",") if n.strip()]
     cfg = AppConfig.from_env()
     frames = make_frames()
     slots = cfg.analysis_slots or os.cpu_count()
+    upload = None
+    if args.upload is not None:
+        if args.upload:
+            with open(args.upload, "rb") as handle:
+                upload = (os.path.basename(args.upload), handle.read())
+        else:
+            upload = ("lesson-60s-720p.mp4", make_upload_video(frames))
     print(f"# ClassMood load test: {' '.join(['python -m fer loadtest', *sys.argv[1:]])}")
     print(
         f"CPUs: {os.cpu_count()}; input {INPUT_FPS:g} fps of 640x480 frames, 1 real FER-2013 face each; "
@@ -302,14 +402,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         "waited in the fair queue before taking its frame. CPU % = process CPU time / wall time "
         "(100 = one core). Dropped = input frames not analyzed.\n"
     )
+    if upload:
+        print(f"Upload: {upload[0]}, {len(upload[1]) / 1e6:.1f} MB, analyzed at media_fps {cfg.media_fps:g} "
+              f"(max {cfg.max_video_s:g} s of video, {cfg.max_video_frames} frames, {cfg.max_analysis_s:g} s of "
+              "analysis) in the students' fair queue.\n")
     print(HEADER, flush=True)
+    uploads: list[tuple[int, UploadRow]] = []
     for n in counts:
         def tick(at: float, mb: float) -> None:
             if args.soak and int(at) % 60 < 5:
                 print(f"  {at:5.0f} s  RSS {mb:6.0f} MB", file=sys.stderr, flush=True)
 
-        row = run_load(n, args.seconds, frames=frames, config=cfg, progress=tick, watch_dirs=[os.getcwd()])
+        row = run_load(n, args.seconds, frames=frames, config=cfg, progress=tick, watch_dirs=[os.getcwd()], upload=upload)
         print(row.markdown(), flush=True)
+        if row.upload is not None:
+            uploads.append((n, row.upload))
         if args.soak:
             growth = row.memory_growth(args.warmup)
             readings = [f"{t:.0f}s {mb:.0f}" for t, mb in row.rss_series[:: max(1, len(row.rss_series) // 10)]]
@@ -318,6 +425,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                   f"({args.warmup:g} s): {'n/a' if growth is None else f'{growth:+.1%}'}")
             print(f"image or video files written during the run: {len(row.images_written)}"
                   + (f" ({', '.join(row.images_written[:5])})" if row.images_written else "") + "\n")
+    if uploads:
+        print("\n" + UPLOAD_HEADER)
+        for n, up in uploads:
+            print(up.markdown(n) + (f" error: {up.error}" if up.error else ""))
     return 0
 
 

@@ -11,7 +11,9 @@ the number of analyses per student, and it drops equally for everyone because ea
 queues once per turn and the queue is FIFO. An uploaded video being analyzed on the
 "Analyze media" page queues in the same gate (:meth:`AnalysisGate.turn`, once per analyzed
 frame and the frames decoded before it), so it takes one slot at a time, like one more
-student whose analysis is always due, and cannot starve a live class.
+student whose analysis is always due, and cannot starve a live class. Uploads also wait for
+each other (:func:`shared_upload_gate`, one at a time per process), so however many visitors
+upload at once, at most one slot is ever an upload's and the others stay the students'.
 """
 
 from __future__ import annotations
@@ -106,3 +108,8 @@ def shared_gate(slots: int | None = None) -> AnalysisGate:
     """The one gate of this process for ``slots`` (default: the number of CPU cores)."""
     slots = slots or os.cpu_count() or 1
     return resources.load_once(("analysis_gate", slots), lambda: AnalysisGate(slots))
+
+
+def shared_upload_gate() -> AnalysisGate:
+    """The one-slot queue uploads of this process wait in, in arrival order, before analyzing."""
+    return resources.load_once(("upload_gate",), lambda: AnalysisGate(1))

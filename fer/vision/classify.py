@@ -84,6 +84,11 @@ def tflite_sibling(path: str | os.PathLike) -> Path:
     return Path(path).with_suffix(TFLITE_SUFFIX)
 
 
+#: The model the app serves and ``FrameAnalyzer()`` uses: the LiteRT export of
+#: :data:`DEFAULT_MODEL_PATH` (faster than Keras, and no TensorFlow needed).
+SERVED_MODEL_PATH = tflite_sibling(DEFAULT_MODEL_PATH)
+
+
 def _check_file(path: Path, kind: str) -> None:
     if not path.exists():
         raise ModelLoadError(

@@ -1,8 +1,10 @@
 """Face crops in the form the emotion model was trained on: square, gray, 48x48.
 
-FER-2013 faces are square and framed from forehead to chin, while detector boxes are
-tighter (Haar) or taller than wide (MTCNN); so each box becomes a square around its centre,
-enlarged by ``margin``. Faces cut by the frame edge still get a full square: the missing
+FER-2013 faces are square and framed from forehead to chin, while each detector frames a
+face its own way (Haar tight and square, MTCNN and YuNet taller than wide, YuNet down to
+below the chin); so each box becomes a square around its centre, its side taken from the
+box's longer side or its width and enlarged by ``margin``: a :class:`Framing`, chosen per
+detector by ``python -m fer bench-detect --margins`` (:data:`FRAMINGS`). Faces cut by the frame edge still get a full square: the missing
 part is filled by replicating the edge pixels, which keeps the crop's statistics closer to a
 real face than a black bar would.
 
@@ -15,16 +17,19 @@ measures whether that helps the model.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Sequence
 
 import cv2
 import numpy as np
 
 from fer.emotions import IMAGE_SIZE
-from fer.vision.records import Box
+from fer.vision.records import Box, Face
 
-#: Default enlargement of the square's side over the box's longer side.
+#: Default enlargement of the square's side over the box's side.
 DEFAULT_MARGIN = 0.1
+#: Which side of a box the square's side is taken from.
+SIDES = ("longer", "width")
 
 #: Eye-line tilts below this many degrees are left alone: landmark noise on an upright face
 #: is of this order, and a resampled crop differs from the plain one for no gain.
@@ -34,10 +39,46 @@ MIN_ALIGN_DEGREES = 3.0
 MAX_ALIGN_DEGREES = 45.0
 
 
-def square_box(box: Box, margin: float = DEFAULT_MARGIN) -> Box:
+@dataclass(frozen=True)
+class Framing:
+    """How a detector's box becomes the square crop: ``side`` (``"longer"`` or ``"width"``)
+    of the box, enlarged by ``margin`` (0.1 = 10 %), centred on the box."""
+
+    side: str = "longer"
+    margin: float = DEFAULT_MARGIN
+
+    def __post_init__(self) -> None:
+        if self.side not in SIDES:
+            raise ValueError(f"side must be one of {SIDES}, got {self.side!r}")
+        if not -0.5 < self.margin < 2.0:
+            raise ValueError(f"margin must be in (-0.5, 2), got {self.margin}")
+
+    def crops(self, gray: np.ndarray, faces: Sequence[Face], align: bool = True, size: int = IMAGE_SIZE) -> np.ndarray:
+        """The ``(N, size, size)`` crops of these face records (eye line levelled where they
+        have landmarks and ``align`` is on)."""
+        landmarks = [f.landmarks for f in faces] if align else None
+        return crop_faces(gray, [f.box for f in faces], self.margin, size, landmarks, side=self.side)
+
+
+#: The framing of each detector's boxes, measured by ``python -m fer bench-detect --margins``
+#: (the README's table): the one whose crops the model labels best, against the exact regions.
+FRAMINGS: dict[str, Framing] = {
+    "yunet": Framing("width", 0.2),
+    "haar": Framing("longer", 0.0),
+    "mtcnn": Framing("longer", 0.1),
+}
+
+
+def framing_for(detector: str) -> Framing:
+    """The measured framing of a named detector; the default one for others."""
+    return FRAMINGS.get(detector, Framing())
+
+
+def square_box(box: Box, margin: float = DEFAULT_MARGIN, side: str = "longer") -> Box:
     """The square ``(x1, y1, x2, y2)`` centred on ``box``; it may extend past the frame."""
     x1, y1, x2, y2 = box
-    side = max(x2 - x1, y2 - y1) * (1.0 + margin)
+    base = x2 - x1 if side == "width" else max(x2 - x1, y2 - y1)
+    side = base * (1.0 + margin)
     half = side / 2.0
     cx, cy = (x1 + x2) / 2.0, (y1 + y2) / 2.0
     sx1, sy1 = int(round(cx - half)), int(round(cy - half))
@@ -109,6 +150,7 @@ def crop_face(
     margin: float = DEFAULT_MARGIN,
     size: int = IMAGE_SIZE,
     landmarks: np.ndarray | None = None,
+    side: str = "longer",
 ) -> np.ndarray:
     """One ``(size, size)`` uint8 crop of the gray frame around ``box``, edge-replicated.
 
@@ -116,7 +158,7 @@ def crop_face(
     them, or for tilts :func:`eye_angle` rejects, the crop is the plain square, unchanged.
     """
     height, width = gray.shape[:2]
-    x1, y1, x2, y2 = square_box(box, margin)
+    x1, y1, x2, y2 = square_box(box, margin, side)
     cx1, cy1, cx2, cy2 = max(0, x1), max(0, y1), min(width, x2), min(height, y2)
     if cx2 <= cx1 or cy2 <= cy1:
         raise ValueError(f"box {box} lies outside the {width}x{height} frame")
@@ -137,6 +179,7 @@ def crop_faces(
     margin: float = DEFAULT_MARGIN,
     size: int = IMAGE_SIZE,
     landmarks: Sequence[np.ndarray | None] | None = None,
+    side: str = "longer",
 ) -> np.ndarray:
     """All faces of one frame as a ``(N, size, size)`` uint8 batch (``N`` may be 0).
 
@@ -147,5 +190,5 @@ def crop_faces(
         raise ValueError(f"{len(boxes)} boxes but {len(landmarks)} landmark entries")
     crops = np.empty((len(boxes), size, size), np.uint8)
     for i, box in enumerate(boxes):
-        crops[i] = crop_face(gray, box, margin, size, None if landmarks is None else landmarks[i])
+        crops[i] = crop_face(gray, box, margin, size, None if landmarks is None else landmarks[i], side)
     return crops

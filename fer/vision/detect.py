@@ -1,16 +1,24 @@
 """Face detection: find every face box in a BGR frame.
 
-Two detectors share one interface (:class:`FaceDetector`): OpenCV's Haar cascade, which
-ships with opencv-python and is fast, and MTCNN, whose weights ship inside the ``mtcnn``
-wheel (so nothing is downloaded at run time) and which also finds turned and small faces
-and gives five landmarks. Both look at a downscaled copy of the frame, because detection
-cost grows with the pixel count while classroom faces stay well above the detector's
-minimum size at 480-640 pixels wide; boxes are mapped back to the frame's pixels.
-``python -m fer bench-detect`` measures the trade-off that chose :data:`DEFAULT_DETECTOR`.
+Three detectors share one interface (:class:`FaceDetector`):
+
+- YuNet (libfacedetection's small CNN, from the ``yuface`` wheel, which has its weights
+  compiled in, so nothing is downloaded at run time): boxes, scores and five landmarks, and
+  it finds turned and small faces that Haar misses, for about Haar's cost. The default.
+- OpenCV's Haar cascade, which ships with opencv-python: the fallback where no ``yuface``
+  wheel exists (it is built for CPython 3.11 on x86-64 Linux only).
+- MTCNN from the ``mtcnn`` wheel (needs TensorFlow, so only with requirements-train.txt).
+
+All look at a downscaled copy of the frame, because detection cost grows with the pixel
+count; boxes and landmarks are mapped back to the frame's pixels.
+``python -m fer bench-detect`` measures the trade-offs (the README has the figures).
 """
 
 from __future__ import annotations
 
+import ctypes
+import glob
+import os
 import threading
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
@@ -20,13 +28,14 @@ import numpy as np
 
 from fer import resources
 from fer.errors import DetectorError, InputError
-from fer.vision.records import Box, Detection
+from fer.vision.records import Box, Face
 
-#: Chosen by ``python -m fer bench-detect`` (see the README table): MTCNN searching a
-#: 320-pixel copy found 83 % of faces with 0.03 false positives a frame, where Haar found
-#: 53-73 % depending on the search size; students who look down or sideways are the ones Haar
-#: misses. MTCNN costs more (67 ms a frame against Haar's 22-81 ms).
-DEFAULT_DETECTOR = "mtcnn"
+#: Chosen by ``python -m fer bench-detect`` (the README's table): the fastest detector
+#: whose recall is within a few points of the best, and the only one with landmarks that
+#: ``requirements.txt`` installs.
+DEFAULT_DETECTOR = "yunet"
+#: What to use where the ``yuface`` wheel cannot be installed: it ships with OpenCV.
+FALLBACK_DETECTOR = "haar"
 
 
 _thread_cascades = threading.local()  # see HaarDetector._cascade
@@ -34,11 +43,11 @@ _thread_cascades = threading.local()  # see HaarDetector._cascade
 
 @runtime_checkable
 class FaceDetector(Protocol):
-    """Anything with ``detect(frame_bgr) -> list[Detection]`` can serve as the detector."""
+    """Anything with ``detect(frame_bgr) -> list[Face]`` can serve as the detector."""
 
     name: str
 
-    def detect(self, frame_bgr: np.ndarray) -> list[Detection]: ...
+    def detect(self, frame_bgr: np.ndarray) -> list[Face]: ...
 
 
 def downscale(frame: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
@@ -80,10 +89,9 @@ class HaarDetector:
     ``scale_factor`` / ``min_neighbors``: OpenCV's pyramid step and vote count; more
     neighbours means fewer false positives and a few more misses.
 
-    Defaults by ``python -m fer bench-detect``: at 320 px with 3 neighbours the search takes
-    23 ms a 640x480 frame and finds 64.9 % of the faces (0.05 false positives a frame), against
-    49.6 ms and 68.2 % at 480 px with 5, on scenes of small FER-2013 faces; a student's webcam
-    face is far larger than the 40 px it can still find in a 640x480 frame.
+    Defaults by ``python -m fer bench-detect``: 320 px with 3 neighbours is the knee of its
+    recall against time; a student's webcam face is far larger than the 40 px it can still
+    find in a 640x480 frame.
     """
 
     max_side: int = 320
@@ -110,7 +118,7 @@ class HaarDetector:
             cascades[path] = cascade
         return cascades[path]
 
-    def detect(self, frame_bgr: np.ndarray) -> list[Detection]:
+    def detect(self, frame_bgr: np.ndarray) -> list[Face]:
         _check_frame(frame_bgr)
         small, scale = downscale(frame_bgr, self.max_side)
         gray = cv2.equalizeHist(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY))
@@ -124,7 +132,7 @@ class HaarDetector:
         for (x, y, w, h), votes in zip(boxes, np.asarray(neighbours).reshape(-1)):
             box = to_frame_box(x, y, w, h, scale, frame_bgr.shape)
             if box is not None:
-                found.append(Detection(box=box, score=float(votes)))
+                found.append(Face(box=box, score=float(votes)))
         return found
 
 
@@ -160,7 +168,7 @@ class MtcnnDetector:
 
         return resources.load_once(("mtcnn",), load)
 
-    def detect(self, frame_bgr: np.ndarray) -> list[Detection]:
+    def detect(self, frame_bgr: np.ndarray) -> list[Face]:
         _check_frame(frame_bgr)
         small, scale = downscale(frame_bgr, self.max_side)
         rgb = np.ascontiguousarray(small[:, :, ::-1])
@@ -179,15 +187,82 @@ class MtcnnDetector:
             landmarks = None
             if all(k in points for k in _LANDMARK_ORDER):
                 landmarks = np.array([points[k] for k in _LANDMARK_ORDER], np.float32) / scale
-            found.append(Detection(box=box, score=score, landmarks=landmarks))
+            found.append(Face(box=box, score=score, landmarks=landmarks))
         return found
 
 
-DETECTORS = {"haar": HaarDetector, "mtcnn": MtcnnDetector}
+def _yunet():
+    """``(detect, set_threads)`` of the ``yuface`` wheel, loaded once per process.
+
+    ``detect`` is the wheel's raw C call: its Python wrapper casts boxes to unsigned
+    integers, which turns a face cut by the left or top edge (negative x or y) into a box
+    65,000 pixels away, so the raw rows are read here and clipped instead. ``set_threads``
+    sets the OpenMP thread count of the wheel's own bundled libgomp (None if not found).
+    """
+
+    def load():
+        try:
+            from yuface.yuface import detect
+        except ImportError as exc:
+            raise DetectorError(
+                "the yunet detector needs the 'yuface' wheel (requirements.txt), which exists for "
+                "CPython 3.11 on x86-64 Linux only; on this Python use the "
+                f"'{FALLBACK_DETECTOR}' detector instead (CLASSMOOD_DETECTOR={FALLBACK_DETECTOR}, "
+                f"--detector {FALLBACK_DETECTOR}) ({exc})"
+            ) from None
+        import yuface
+
+        set_threads = None
+        libs = glob.glob(os.path.join(os.path.dirname(yuface.__file__), os.pardir, "yuface.libs", "libgomp*"))
+        if libs:
+            set_threads = ctypes.CDLL(libs[0]).omp_set_num_threads
+            set_threads.argtypes = [ctypes.c_int]
+        return detect, set_threads
+
+    return resources.load_once(("yunet",), load)
+
+
+@dataclass
+class YuNetDetector:
+    """YuNet, libfacedetection's face CNN (``yuface`` wheel): boxes, scores, 5 landmarks.
+
+    ``max_side``: longest side of the copy searched; faces below about 10 pixels of that
+    copy are missed. ``min_confidence``: score (0-1) below which a face is dropped.
+    ``threads``: OpenMP threads of one search. 1 by default because the app runs one analysis
+    per core, and OpenMP's spinning threads fighting over the same cores made a search many
+    times slower, not faster; it is set in the calling thread before every search, since
+    OpenMP keeps the count per thread.
+    """
+
+    max_side: int = 320
+    min_confidence: float = 0.5
+    threads: int = 1
+    name: str = "yunet"
+
+    def detect(self, frame_bgr: np.ndarray) -> list[Face]:
+        _check_frame(frame_bgr)
+        detect, set_threads = _yunet()
+        small, scale = downscale(frame_bgr, self.max_side)
+        if set_threads is not None:
+            set_threads(self.threads)
+        rows = np.asarray(detect(np.ascontiguousarray(small)), np.float32).reshape(-1, 16)
+        found = []
+        for row in rows:
+            score = float(row[0]) / 100.0
+            if score < self.min_confidence:
+                continue
+            box = to_frame_box(*row[1:5], scale, frame_bgr.shape)
+            if box is None:
+                continue
+            found.append(Face(box=box, score=score, landmarks=row[5:15].reshape(5, 2) / scale))
+        return found
+
+
+DETECTORS = {"yunet": YuNetDetector, "haar": HaarDetector, "mtcnn": MtcnnDetector}
 
 
 def make_detector(name: str = DEFAULT_DETECTOR, **options) -> FaceDetector:
-    """Build a detector by name (``haar`` or ``mtcnn``); options go to its constructor."""
+    """Build a detector by name (``yunet``, ``haar`` or ``mtcnn``); options go to its constructor."""
     try:
         factory = DETECTORS[name]
     except KeyError:

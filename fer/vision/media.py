@@ -17,7 +17,7 @@ from typing import Callable, ContextManager, Iterator
 import numpy as np
 
 from fer.errors import InputError
-from fer.vision.records import Face, FrameResult
+from fer.vision.records import Face, FrameResult, face_row
 from fer.vision.upload import SNIFF_BYTES, UploadLimits, check_image, check_size, identify, open_video
 
 
@@ -77,8 +77,7 @@ def analyze_image_array(image: np.ndarray, analyzer, name: str = "image") -> Ima
     except InputError as exc:
         message = str(exc)
         raise InputError(message if message.startswith(name) else f"{name}: {message}") from None
-    s = shown.scale
-    drawn = [Face(tuple(int(round(v * s)) for v in f.box), f.probs, f.track_id, f.score) for f in result.faces]
+    drawn = [f.scaled(shown.scale) for f in result.faces]
     return ImageAnalysis(result=result, annotated=annotate(shown.bgr, drawn))
 
 
@@ -134,7 +133,7 @@ class VideoSteps:
                         return
                     if self.max_pixels is not None and frame.width * frame.height > self.max_pixels:
                         raise InputError(f"frame {self.decoded} is {frame.width}x{frame.height} pixels, more than "
-                                         f"the {self.max_pixels / 1e6:.1f} megapixels allowed")
+                                         f"the {self.max_pixels / 1e6:.3g} megapixels allowed")
                     index = self.decoded
                     self.decoded += 1
                     take = t + 1e-9 >= next_time if self.fps else index % self.every == 0
@@ -184,7 +183,6 @@ def analyze_video_bytes(
     """
     import av
 
-    from fer.emotions import EMOTIONS
     from fer.charts import mix_timeline_png
 
     max_seconds = limits.max_video_s if max_seconds is None else max_seconds
@@ -209,10 +207,7 @@ def analyze_video_bytes(
             last_time = step.time
             if not step.analyzed:
                 continue
-            for f in step.faces:
-                rows.append({"time_s": round(step.time, 3), "frame": step.index, "track_id": f.track_id,
-                             "label": f.label, "confidence": round(float(np.max(f.probs)), 4),
-                             **{n: round(float(p), 4) for n, p in zip(EMOTIONS, f.probs)}})
+            rows += [face_row(f, time_s=round(step.time, 3), frame=step.index) for f in step.faces]
             times.append(step.time)
             mixes.append(np.mean([f.probs for f in step.faces], axis=0) if step.faces else None)
         duration = float(container.duration / av.time_base) if container.duration else last_time

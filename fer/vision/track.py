@@ -12,7 +12,8 @@ face is now, so a student who moves stays inside the crop.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, replace
 from typing import Sequence
 
 import cv2
@@ -42,15 +43,20 @@ class TrackerOptions:
 
 @dataclass
 class Track:
-    """One face followed over time; ``probs`` is its smoothed distribution."""
+    """One face followed over time: its latest record, whose ``probs`` are the smoothed ones."""
 
-    track_id: int
-    box: Box
-    probs: np.ndarray
-    score: float
+    face: Face
     last_seen: float
     missed: int = 0
     hits: int = 1
+
+    @property
+    def track_id(self) -> int:
+        return self.face.track_id
+
+    @property
+    def box(self) -> Box:
+        return self.face.box
 
 
 def iou(a: Box, b: Box) -> float:
@@ -90,53 +96,42 @@ def match(tracks: Sequence[Box], boxes: Sequence[Box], threshold: float) -> list
 class FaceTracker:
     """Stable ids and smoothed probabilities for the faces of consecutive frames.
 
-    Call :meth:`update` once per analyzed frame with that frame's boxes and raw
-    probabilities; it returns one :class:`Face` per box, in the order given.
+    Call :meth:`update` once per analyzed frame with that frame's classified faces (raw
+    probabilities); it returns each face, in the order given, with its track id and its
+    track's smoothed probabilities; the rest of the record passes through unchanged.
     """
 
     options: TrackerOptions = field(default_factory=TrackerOptions)
     tracks: list[Track] = field(default_factory=list)
     _next_id: int = 1
 
-    def update(
-        self,
-        boxes: Sequence[Box],
-        probs: np.ndarray,
-        timestamp: float,
-        scores: Sequence[float] | None = None,
-    ) -> list[Face]:
-        probs = np.asarray(probs, np.float32)
-        if len(boxes) != len(probs):
-            raise ValueError(f"{len(boxes)} boxes but {len(probs)} probability rows")
-        scores = list(scores) if scores is not None else [1.0] * len(boxes)
+    def update(self, faces: Sequence[Face], timestamp: float) -> list[Face]:
+        if any(f.probs is None for f in faces):
+            raise ValueError("the tracker smooths probabilities: classify the faces first")
         alpha = self.options.smoothing
-        pairs = match([t.box for t in self.tracks], boxes, self.options.iou_threshold)
-        track_of_box: dict[int, Track] = {}
-        for ti, bi in pairs:
+        pairs = match([t.box for t in self.tracks], [f.box for f in faces], self.options.iou_threshold)
+        out: list[Face | None] = [None] * len(faces)
+        matched = set()
+        for ti, fi in pairs:
             track = self.tracks[ti]
-            track.box = boxes[bi]
-            track.probs = (alpha * probs[bi] + (1.0 - alpha) * track.probs).astype(np.float32)
-            track.score = scores[bi]
+            probs = (alpha * np.asarray(faces[fi].probs, np.float32) + (1.0 - alpha) * track.face.probs)
+            track.face = replace(faces[fi], track_id=track.track_id, probs=probs.astype(np.float32))
             track.last_seen = timestamp
             track.missed = 0
             track.hits += 1
-            track_of_box[bi] = track
-        matched = {id(t) for t in track_of_box.values()}
+            matched.add(id(track))
+            out[fi] = track.face
         for track in self.tracks:
             if id(track) not in matched:
                 track.missed += 1
         self.tracks = [t for t in self.tracks if id(t) in matched or not self._expired(t, timestamp)]
-        for bi, box in enumerate(boxes):
-            if bi not in track_of_box:
-                track = Track(self._next_id, box, probs[bi].copy(), scores[bi], timestamp)
+        for fi, face in enumerate(faces):
+            if out[fi] is None:
+                track = Track(replace(face, track_id=self._next_id, probs=np.array(face.probs, np.float32)), timestamp)
                 self._next_id += 1
                 self.tracks.append(track)
-                track_of_box[bi] = track
-        return [
-            Face(box=track_of_box[bi].box, probs=track_of_box[bi].probs.copy(),
-                 track_id=track_of_box[bi].track_id, score=track_of_box[bi].score)
-            for bi in range(len(boxes))
-        ]
+                out[fi] = track.face
+        return [replace(f, probs=f.probs.copy()) for f in out]
 
     def _expired(self, track: Track, now: float) -> bool:
         return (
@@ -144,10 +139,10 @@ class FaceTracker:
             or now - track.last_seen > self.options.max_missed_seconds
         )
 
-    def live_tracks(self) -> list[tuple[int, Box]]:
-        """``(track_id, box)`` of the tracks seen on the latest update: followed on frames
-        that skip detection."""
-        return [(t.track_id, t.box) for t in self.tracks if t.missed == 0]
+    def live_faces(self) -> list[Face]:
+        """The latest record of each track seen on the latest update: what is followed on
+        frames that skip detection."""
+        return [t.face for t in self.tracks if t.missed == 0]
 
     def reset(self) -> None:
         self.tracks = []
@@ -201,9 +196,13 @@ class FaceFollower:
         x1, y1, x2, y2 = box
         side = max(1, x2 - x1)
         pad = int(side * self.context)
-        wx1, wy1 = max(0, x1 - pad), max(0, y1 - pad)
-        wx2, wy2 = min(width, x2 + pad), min(height, y2 + pad)
         scale = self.template_px / side
+        # The window starts a whole number of template pixels before the box, also where the
+        # frame edge cuts it, so the window and the template are sampled on the same grid and
+        # a still face matches exactly where it was.
+        left, top = (round(math.floor(min(pad, v) * scale) / scale) for v in (x1, y1))
+        wx1, wy1 = x1 - left, y1 - top
+        wx2, wy2 = min(width, x2 + pad), min(height, y2 + pad)
         size = (round((wx2 - wx1) * scale), round((wy2 - wy1) * scale))
         if size[0] < template.shape[1] or size[1] < template.shape[0]:
             return None  # the window left the frame: nothing to match against

@@ -55,7 +55,7 @@ class ImageHeader:
     @property
     def decoded_bytes(self) -> int:
         """Bytes of the decoded image at the file's own depth (what a decoder may buffer)."""
-        return self.pixels * self.channels * (2 if self.bits > 8 else 1)
+        return self.pixels * self.channels * max(1, (self.bits + 7) // 8)
 
 
 @dataclass(frozen=True)
@@ -194,7 +194,7 @@ def open_video(source: BinaryIO, name: str, media: MediaType, max_pixels: int):
         if context.width * context.height > max_pixels:
             raise InputError(
                 f"{name}: the video is {context.width}x{context.height} pixels per frame, more than the "
-                f"{max_pixels / 1e6:.1f} megapixels allowed (3840x2160 is 8.3)"
+                f"{max_pixels / 1e6:.3g} megapixels allowed (3840x2160 is 8.3)"
             )
         # The decoder refuses frames above the limit too (a stream may change size midway).
         context.options = {**(context.options or {}), "max_pixels": str(max_pixels)}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import time
 from pathlib import Path
 
 import av
@@ -72,6 +73,30 @@ def test_a_closed_room_is_refused_with_a_clear_message(app_env):
     assert "has ended" in all_text(at)
 
 
+def test_with_a_turn_secret_each_student_browser_gets_its_own_expiring_turn_login(app_env, fake_camera, monkeypatch):
+    from fer.classroom.turn import turn_password
+
+    secret = "the-school-turn-secret-0123456789"
+    monkeypatch.setenv("CLASSMOOD_TURN_SECRET", secret)
+    monkeypatch.setenv("CLASSMOOD_TURN_URLS", "turn:turn.school.example:3478")
+    code, _ = app_env.create_room("Biology")
+    at = page("2_join.py", room=code).run()
+    at.text_input[1].input("Ann")
+    at.button[0].click().run()
+    at.checkbox[0].check().run()
+    next(b for b in at.button if b.label == "Start my camera").click().run()
+    assert not at.exception
+    [student] = app_env.students(code)
+    [turn] = fake_camera[-1]["frontend_rtc_configuration"]["iceServers"]
+    expiry, session = turn["username"].split(":")
+    assert session == student.id and int(expiry) > time.time() + 3600
+    assert turn["urls"] == ["turn:turn.school.example:3478"] and turn["credential"] == turn_password(secret, turn["username"])
+    assert fake_camera[-1]["server_rtc_configuration"] == {"iceServers": []}  # the app's own end needs no relay
+    assert secret not in all_text(at)
+    at.run()  # a rerun keeps the session's login: the camera component is not handed a new one
+    assert fake_camera[-1]["frontend_rtc_configuration"]["iceServers"] == [turn]
+
+
 def test_the_camera_starts_only_after_consent_and_processes_frames(app_env, fake_camera):
     code, _ = app_env.create_room("Biology")
     at = page("2_join.py", room=code).run()
@@ -89,7 +114,7 @@ def test_the_camera_starts_only_after_consent_and_processes_frames(app_env, fake
     assert len(fake_camera) >= 1
     call = fake_camera[-1]
     assert call["mode"] == streamlit_webrtc.WebRtcMode.SENDRECV
-    assert call["rtc_configuration"] == {"iceServers": []}
+    assert call["frontend_rtc_configuration"] == call["server_rtc_configuration"] == {"iceServers": []}
     assert call["media_stream_constraints"]["audio"] is False and call["media_stream_constraints"]["video"]
     [student] = app_env.students(code)
     assert student.name == "Ann"

@@ -37,3 +37,20 @@ def test_two_students_store_samples_and_figures_are_consistent(frames):
     assert row.cpu_percent > 0
     assert row.rss_mb > 0
     assert f"| {row.students} |" in row.markdown()
+
+
+def test_an_upload_analyzed_during_the_run_is_reported_beside_what_the_students_got(frames):
+    if not AppConfig().model_path.exists():
+        pytest.skip("no trained emotion model at AppConfig().model_path")
+    from fer.bench.loadtest import UPLOAD_HEADER, make_upload_video, run_load
+
+    video = make_upload_video(frames, seconds=3.0, fps=10, size=(320, 240))
+    row = run_load(2, 2.0, frames=frames, upload=("clip.mp4", video))
+
+    up = row.upload
+    assert up is not None and up.error is None, up
+    assert up.frames_decoded == 30 and up.frames_analyzed == 6 and up.stopped is None  # 3 s at media_fps 2
+    assert row.seconds >= up.seconds > 0
+    assert 0 < up.student_fps_min <= up.student_fps_mean
+    assert row.errors == 0
+    assert up.markdown(2).count("|") == UPLOAD_HEADER.splitlines()[0].count("|")

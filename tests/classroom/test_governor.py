@@ -136,3 +136,35 @@ def test_stopping_a_stream_that_waits_for_a_slot_returns_promptly():
 def test_the_process_shares_one_gate_per_slot_count():
     assert shared_gate(3) is shared_gate(3)
     assert shared_gate(3).slots == 3
+
+
+def test_a_turn_holds_one_slot_for_its_block_and_gives_it_back_on_an_error():
+    gate = AnalysisGate(1)
+    with gate.turn():
+        assert gate.stats().busy == 1
+    try:
+        with gate.turn():
+            raise RuntimeError("analysis failed")
+    except RuntimeError:
+        pass
+    assert gate.stats().busy == 0 and gate.stats().turns == 2
+
+
+def test_uploads_wait_for_each_other_in_one_process_wide_slot():
+    from fer.classroom.governor import shared_upload_gate
+
+    uploads = shared_upload_gate()
+    assert uploads is shared_upload_gate() and uploads.slots == 1
+    order: list[str] = []
+    with uploads.turn():
+        def second_upload() -> None:
+            uploads.acquire()
+            order.append("second")
+            uploads.release()
+
+        second = threading.Thread(target=second_upload)
+        second.start()
+        wait_until(lambda: uploads.stats().waiting == 1, what="the second upload to queue")
+        order.append("first done")
+    second.join(timeout=20)
+    assert order == ["first done", "second"] and uploads.stats().busy == 0

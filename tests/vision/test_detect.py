@@ -1,12 +1,12 @@
 import numpy as np
 import pytest
 
-from fer.vision.detect import DEFAULT_DETECTOR, HaarDetector, MtcnnDetector, downscale, make_detector
+from fer.vision.detect import DEFAULT_DETECTOR, HaarDetector, MtcnnDetector, YuNetDetector, downscale, make_detector
 from fer.errors import DetectorError, InputError
 from fer.vision.track import iou, match
 
 
-@pytest.mark.parametrize("detector", [HaarDetector(), MtcnnDetector()], ids=["haar", "mtcnn"])
+@pytest.mark.parametrize("detector", [YuNetDetector(), HaarDetector(), MtcnnDetector()], ids=["yunet", "haar", "mtcnn"])
 def test_detectors_find_the_face_in_a_real_photo(detector, astronaut):
     frame, golden = astronaut
     found = detector.detect(frame)
@@ -32,15 +32,16 @@ def test_mtcnn_finds_most_placed_faces_and_no_others(classroom):
     assert len(found) - len(pairs) <= 1
 
 
-def test_mtcnn_gives_eye_landmarks_inside_the_box(astronaut):
-    face = MtcnnDetector().detect(astronaut[0])[0]
+@pytest.mark.parametrize("detector", [YuNetDetector(), MtcnnDetector()], ids=["yunet", "mtcnn"])
+def test_landmark_detectors_give_eye_landmarks_inside_the_box(astronaut, detector):
+    face = detector.detect(astronaut[0])[0]
     assert face.landmarks.shape == (5, 2)
     x1, y1, x2, y2 = face.box
     left_eye, right_eye = face.landmarks[0], face.landmarks[1]
     assert x1 < left_eye[0] < right_eye[0] < x2 and y1 < left_eye[1] < y2
 
 
-@pytest.mark.parametrize("name", ["haar", "mtcnn"])
+@pytest.mark.parametrize("name", ["yunet", "haar", "mtcnn"])
 def test_a_frame_without_faces_gives_no_detections(name):
     frame = np.full((480, 640, 3), 127, np.uint8)
     assert make_detector(name).detect(frame) == []
@@ -56,8 +57,54 @@ def test_detectors_refuse_frames_that_are_not_uint8_bgr():
         HaarDetector().detect(np.zeros((100, 100), np.uint8))
 
 
-def test_default_detector_is_one_of_the_measured_ones():
-    assert DEFAULT_DETECTOR in ("haar", "mtcnn")
+def test_the_default_detector_is_installed_by_requirements_txt():
+    from pathlib import Path
+
+    requirements = (Path(__file__).resolve().parents[2] / "requirements.txt").read_text()
+    assert DEFAULT_DETECTOR == "yunet" and "\nyuface==" in requirements
+
+
+def test_yunet_finds_most_placed_faces_and_no_others(classroom):
+    found = YuNetDetector().detect(classroom.frame)
+    pairs = match(classroom.boxes, [d.box for d in found], 0.3)
+    assert len(pairs) >= len(classroom.boxes) - 2
+    assert len(found) - len(pairs) <= 1
+
+
+@pytest.mark.parametrize("corner", ["top-left", "bottom-right"])
+def test_a_yunet_face_cut_by_the_frame_edge_gets_a_box_inside_the_frame(astronaut, corner):
+    frame, (x1, y1, x2, y2) = astronaut
+    # Crop the photo so that a third of the face lies past the edge.
+    cut = frame[y1 + 35 :, x1 + 30 :] if corner == "top-left" else frame[: y2 - 35, : x2 - 30]
+    cut = np.ascontiguousarray(cut)
+    found = YuNetDetector().detect(cut)
+    assert found, "the cut face was not found"
+    height, width = cut.shape[:2]
+    for face in found:
+        bx1, by1, bx2, by2 = face.box
+        assert 0 <= bx1 < bx2 <= width and 0 <= by1 < by2 <= height
+
+
+def test_a_missing_yunet_wheel_names_the_fallback(monkeypatch):
+    import builtins
+
+    from fer import resources
+
+    real_import = builtins.__import__
+
+    def without_yuface(name, *args, **kwargs):
+        if name.startswith("yuface"):
+            raise ImportError(f"No module named {name!r}")
+        return real_import(name, *args, **kwargs)
+
+    resources.clear()
+    monkeypatch.setattr(builtins, "__import__", without_yuface)
+    try:
+        with pytest.raises(DetectorError, match="'haar' detector instead"):
+            YuNetDetector().detect(np.zeros((64, 64, 3), np.uint8))
+    finally:
+        monkeypatch.undo()
+        resources.clear()
 
 
 def test_downscale_keeps_aspect_and_small_frames_untouched():

@@ -1,3 +1,4 @@
+import os
 import subprocess
 import sys
 
@@ -57,19 +58,22 @@ def test_detecting_every_kth_frame_reuses_the_tracked_boxes(tiny_model_path, cla
     assert [f.track_id for f in results[2].faces] == [f.track_id for f in results[0].faces]
 
 
-def test_between_full_searches_haar_boxes_follow_a_moving_face(tiny_model_path, astronaut):
+@pytest.mark.parametrize("detector", ["yunet", "haar"])
+def test_between_full_searches_boxes_follow_a_moving_face_and_keep_their_last_score(tiny_model_path, astronaut, detector):
     frame, golden = astronaut
-    analyzer = FrameAnalyzer(model_path=tiny_model_path, detector="haar", detect_every=10)
+    analyzer = FrameAnalyzer(model_path=tiny_model_path, detector=detector, detect_every=10)
     first = analyzer.analyze(frame, timestamp=0.0)
-    track = max(first.faces, key=lambda f: f.score).track_id
+    seen = max(first.faces, key=lambda f: f.score)
+    assert seen.detected
     for step in range(1, 6):  # the student drifts 6 px right and 4 px down a frame
         dx, dy = 6 * step, 4 * step
         result = analyzer.analyze(np.roll(frame, (dy, dx), axis=(0, 1)), timestamp=step / 10)
         assert not result.detected
-        face = next(f for f in result.faces if f.track_id == track)
+        face = next(f for f in result.faces if f.track_id == seen.track_id)
         expected = (golden[0] + dx, golden[1] + dy, golden[2] + dx, golden[3] + dy)
         assert iou(face.box, expected) > 0.5
-    assert face.box != next(f for f in first.faces if f.track_id == track).box
+        assert face.detected is False and face.score == seen.score  # not re-scored: the last detection's
+    assert face.box != seen.box
 
 
 def test_follow_off_keeps_the_last_detected_boxes(tiny_model_path, astronaut):
@@ -124,18 +128,39 @@ def test_frames_that_cannot_be_analyzed_raise_input_error(analyzer, frame, messa
         analyzer.analyze(frame)
 
 
+def test_the_default_analyzer_is_the_served_path(astronaut):
+    from fer.vision.classify import SERVED_MODEL_PATH
+
+    analyzer = FrameAnalyzer()
+    assert analyzer.options.model_path == SERVED_MODEL_PATH and analyzer.detector.name == "yunet"
+    assert analyzer.classifier.threads == (os.cpu_count() or 1)
+    face = analyzer.analyze(astronaut[0]).faces[0]
+    assert face.landmarks.shape == (5, 2) and face.pose is not None and face.facing is True
+
+
+def test_each_face_record_carries_pose_and_landmarks_in_input_pixels(tiny_model_path, astronaut):
+    frame, golden = astronaut
+    big = cv2.resize(frame, (3072, 3072))  # shrunk to the pipeline's limit first
+    small = FrameAnalyzer(model_path=tiny_model_path).analyze(frame).faces[0]
+    face = FrameAnalyzer(model_path=tiny_model_path).analyze(big).faces[0]
+    assert iou(face.box, tuple(6 * v for v in golden)) > 0.5
+    x1, y1, x2, y2 = face.box
+    assert all(x1 <= x <= x2 and y1 <= y <= y2 for x, y in face.landmarks)
+    assert abs(face.pose.yaw - small.pose.yaw) < 5 and abs(face.pose.pitch - small.pose.pitch) < 5
+
+
 def test_a_missing_model_surfaces_as_model_load_error_on_load(tmp_path):
     with pytest.raises(ModelLoadError, match="missing.keras"):
         FrameAnalyzer(model_path=tmp_path / "missing.keras").load()
 
 
 class _LandmarkDetector:
-    """Stands in for MTCNN: fixed boxes with a tilted eye line, and a count of its calls."""
+    """Stands in for a detector with landmarks: fixed boxes with a tilted eye line, and a count of its calls."""
 
     name = "fake-landmarks"
 
     def __init__(self, boxes):
-        from fer.vision.records import Detection
+        from fer.vision.records import Face
 
         self.calls = 0
         self.detections = []
@@ -144,7 +169,7 @@ class _LandmarkDetector:
             eyes = [(cx - w / 5, cy - w / 6), (cx + w / 5, cy - w / 12)]  # right eye lower: ~12 degrees
             mouth = [(cx - w / 6, cy + w / 4), (cx + w / 6, cy + w / 4)]
             marks = np.array(eyes + [(cx, cy)] + mouth, np.float32)
-            self.detections.append(Detection(box=(x1, y1, x2, y2), score=0.99, landmarks=marks))
+            self.detections.append(Face(box=(x1, y1, x2, y2), score=0.99, landmarks=marks))
 
     def detect(self, frame_bgr):
         self.calls += 1
@@ -152,16 +177,16 @@ class _LandmarkDetector:
 
 
 def test_align_uses_the_detectors_landmarks_also_on_tracked_frames(tiny_model_path, classroom, monkeypatch):
-    import fer.vision.pipeline
+    import fer.vision.crop
     from fer.vision.crop import crop_faces
 
     seen = []
 
-    def spy(gray, boxes, margin, size=48, landmarks=None):
+    def spy(gray, boxes, margin, size=48, landmarks=None, side="longer"):
         seen.append(landmarks)
-        return crop_faces(gray, boxes, margin, size, landmarks=landmarks)
+        return crop_faces(gray, boxes, margin, size, landmarks=landmarks, side=side)
 
-    monkeypatch.setattr(fer.vision.pipeline, "crop_faces", spy)
+    monkeypatch.setattr(fer.vision.crop, "crop_faces", spy)
     detector = _LandmarkDetector(classroom.boxes)
     analyzer = FrameAnalyzer(model_path=tiny_model_path, face_detector=detector, detect_every=2, align=True)
     results = [analyzer.analyze(classroom.frame, timestamp=t / 10) for t in range(3)]
@@ -181,16 +206,16 @@ def test_align_uses_the_detectors_landmarks_also_on_tracked_frames(tiny_model_pa
 
 
 def test_between_searches_landmarks_move_with_their_followed_box(tiny_model_path, classroom, monkeypatch):
-    import fer.vision.pipeline
+    import fer.vision.crop
     from fer.vision.crop import crop_faces
 
     seen = []
 
-    def spy(gray, boxes, margin, size=48, landmarks=None):
+    def spy(gray, boxes, margin, size=48, landmarks=None, side="longer"):
         seen.append((list(boxes), landmarks))
-        return crop_faces(gray, boxes, margin, size, landmarks=landmarks)
+        return crop_faces(gray, boxes, margin, size, landmarks=landmarks, side=side)
 
-    monkeypatch.setattr(fer.vision.pipeline, "crop_faces", spy)
+    monkeypatch.setattr(fer.vision.crop, "crop_faces", spy)
     detector = _LandmarkDetector(classroom.boxes)
     analyzer = FrameAnalyzer(model_path=tiny_model_path, face_detector=detector, detect_every=5, align=True)
     analyzer.analyze(classroom.frame, timestamp=0.0)

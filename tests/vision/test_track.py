@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from fer.vision.records import Face
 from fer.vision.track import FaceFollower, FaceTracker, TrackerOptions, iou, match
 
 
@@ -8,6 +9,11 @@ def onehot(i):
     p = np.full(7, 0.0, np.float32)
     p[i] = 1.0
     return p
+
+
+def classified(boxes, probs, score=0.9):
+    """Face records as the classifier hands them to the tracker: box, score, raw probabilities."""
+    return [Face(box=tuple(b), probs=np.asarray(p, np.float32), score=score) for b, p in zip(boxes, probs)]
 
 
 def test_iou_of_identical_disjoint_and_half_overlapping_boxes():
@@ -24,41 +30,41 @@ def test_matching_pairs_each_box_with_its_own_track():
 
 def test_ids_stay_stable_while_two_faces_drift_and_swap_list_order():
     tracker = FaceTracker()
-    first = tracker.update([(0, 0, 50, 50), (200, 0, 250, 50)], np.stack([onehot(0), onehot(1)]), 0.0)
+    first = tracker.update(classified([(0, 0, 50, 50), (200, 0, 250, 50)], np.stack([onehot(0), onehot(1)])), 0.0)
     ids = {f.box[0] // 100: f.track_id for f in first}
     for step in range(1, 10):
         boxes = [(200 + 3 * step, 0, 250 + 3 * step, 50), (3 * step, 0, 50 + 3 * step, 50)]
-        faces = tracker.update(boxes, np.stack([onehot(1), onehot(0)]), step * 0.1)
+        faces = tracker.update(classified(boxes, np.stack([onehot(1), onehot(0)])), step * 0.1)
         assert faces[0].track_id == ids[2] and faces[1].track_id == ids[0]
 
 
 def test_a_lost_face_expires_after_the_missed_frame_limit_and_returns_with_a_new_id():
     tracker = FaceTracker(TrackerOptions(max_missed_frames=3, max_missed_seconds=100))
     box = (10, 10, 60, 60)
-    old_id = tracker.update([box], onehot(3)[None], 0.0)[0].track_id
+    old_id = tracker.update(classified([box], onehot(3)[None]), 0.0)[0].track_id
     for t in range(1, 4):  # missed 3 times: still remembered
-        tracker.update([], np.empty((0, 7)), t)
-    assert tracker.update([box], onehot(3)[None], 4)[0].track_id == old_id
+        tracker.update(classified([], np.empty((0, 7))), t)
+    assert tracker.update(classified([box], onehot(3)[None]), 4)[0].track_id == old_id
     for t in range(5, 9):  # missed 4 times: gone
-        tracker.update([], np.empty((0, 7)), t)
-    assert tracker.update([box], onehot(3)[None], 9)[0].track_id != old_id
+        tracker.update(classified([], np.empty((0, 7))), t)
+    assert tracker.update(classified([box], onehot(3)[None]), 9)[0].track_id != old_id
 
 
 def test_a_lost_face_expires_after_the_missed_seconds_limit():
     tracker = FaceTracker(TrackerOptions(max_missed_frames=100, max_missed_seconds=1.0))
     box = (10, 10, 60, 60)
-    old_id = tracker.update([box], onehot(3)[None], 0.0)[0].track_id
-    tracker.update([], np.empty((0, 7)), 1.5)
-    assert tracker.update([box], onehot(3)[None], 1.6)[0].track_id != old_id
+    old_id = tracker.update(classified([box], onehot(3)[None]), 0.0)[0].track_id
+    tracker.update(classified([], np.empty((0, 7))), 1.5)
+    assert tracker.update(classified([box], onehot(3)[None]), 1.6)[0].track_id != old_id
 
 
 def test_smoothing_is_an_exponential_moving_average_of_each_track():
     tracker = FaceTracker(TrackerOptions(smoothing=0.25))
     box = (0, 0, 40, 40)
-    assert np.allclose(tracker.update([box], onehot(0)[None], 0)[0].probs, onehot(0))
-    second = tracker.update([box], onehot(3)[None], 0.1)[0].probs
+    assert np.allclose(tracker.update(classified([box], onehot(0)[None]), 0)[0].probs, onehot(0))
+    second = tracker.update(classified([box], onehot(3)[None]), 0.1)[0].probs
     assert np.allclose(second, 0.75 * onehot(0) + 0.25 * onehot(3))
-    third = tracker.update([box], onehot(3)[None], 0.2)[0].probs
+    third = tracker.update(classified([box], onehot(3)[None]), 0.2)[0].probs
     assert np.allclose(third, 0.75 * second + 0.25 * onehot(3))
     assert third.sum() == pytest.approx(1.0)
 
@@ -67,25 +73,39 @@ def test_a_single_flickering_frame_does_not_flip_the_label():
     tracker = FaceTracker(TrackerOptions(smoothing=0.4))
     box = (0, 0, 40, 40)
     for t in range(5):
-        tracker.update([box], (0.8 * onehot(3) + 0.2 / 7)[None], t)
-    face = tracker.update([box], (0.8 * onehot(4) + 0.2 / 7)[None], 5)[0]
+        tracker.update(classified([box], (0.8 * onehot(3) + 0.2 / 7)[None]), t)
+    face = tracker.update(classified([box], (0.8 * onehot(4) + 0.2 / 7)[None]), 5)[0]
     assert face.label == "happy"
 
 
 def test_new_faces_get_fresh_ids_and_reset_starts_over():
     tracker = FaceTracker()
-    a = tracker.update([(0, 0, 10, 10)], onehot(0)[None], 0)[0].track_id
-    b = tracker.update([(0, 0, 10, 10), (50, 50, 60, 60)], np.stack([onehot(0), onehot(1)]), 1)[1].track_id
+    a = tracker.update(classified([(0, 0, 10, 10)], onehot(0)[None]), 0)[0].track_id
+    b = tracker.update(classified([(0, 0, 10, 10), (50, 50, 60, 60)], np.stack([onehot(0), onehot(1)])), 1)[1].track_id
     assert b != a
     tracker.reset()
-    assert tracker.update([(50, 50, 60, 60)], onehot(1)[None], 2)[0].track_id == 1
+    assert tracker.update(classified([(50, 50, 60, 60)], onehot(1)[None]), 2)[0].track_id == 1
 
 
-def test_live_tracks_are_the_faces_seen_on_the_last_update():
+def test_live_faces_are_the_faces_seen_on_the_last_update():
     tracker = FaceTracker()
-    first = tracker.update([(0, 0, 10, 10), (50, 50, 60, 60)], np.stack([onehot(0), onehot(1)]), 0)
-    tracker.update([(0, 0, 10, 10)], onehot(0)[None], 1)
-    assert tracker.live_tracks() == [(first[0].track_id, (0, 0, 10, 10))]
+    first = tracker.update(classified([(0, 0, 10, 10), (50, 50, 60, 60)], np.stack([onehot(0), onehot(1)])), 0)
+    tracker.update(classified([(0, 0, 10, 10)], onehot(0)[None]), 1)
+    assert [(f.track_id, f.box) for f in tracker.live_faces()] == [(first[0].track_id, (0, 0, 10, 10))]
+
+
+def test_the_tracker_keeps_every_other_field_of_the_record():
+    tracker = FaceTracker()
+    marks = np.arange(10, dtype=np.float32).reshape(5, 2)
+    face = Face(box=(0, 0, 40, 40), probs=onehot(2), score=0.77, landmarks=marks, detected=False)
+    out = tracker.update([face], 0.0)[0]
+    assert out.track_id == 1 and out.score == 0.77 and out.detected is False
+    assert np.array_equal(out.landmarks, marks)
+
+
+def test_faces_must_be_classified_before_tracking():
+    with pytest.raises(ValueError, match="classify"):
+        FaceTracker().update([Face(box=(0, 0, 10, 10))], 0.0)
 
 
 def _gray(frame):

@@ -15,7 +15,6 @@ import struct
 import subprocess
 import sys
 import threading
-import zlib
 
 import av
 import cv2
@@ -27,26 +26,13 @@ from fer.errors import InputError
 from fer.vision.media import ImageAnalysis, VideoAnalysis, analyze_upload, analyze_video_bytes, decode_image
 from fer.vision.pipeline import FrameAnalyzer
 from fer.vision.upload import MediaType, UploadLimits, check_image, identify, image_header, open_video
-from tests.waiting import wait_until
+from hostile_files import png_bomb
+from waiting import wait_until
 
 
 @pytest.fixture(scope="module")
 def analyzer(tiny_model_path):
     return FrameAnalyzer(model_path=tiny_model_path)
-
-
-def png_bomb(width: int, height: int, bits: int = 8, colour: int = 0) -> bytes:
-    """A complete, valid PNG of zeros: small on disk, ``width * height`` pixels once decoded."""
-    channels = {0: 1, 2: 3, 6: 4}[colour]
-    row = b"\0" + bytes(width * channels * bits // 8)
-    packer = zlib.compressobj(9)
-    idat = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-    header = struct.pack(">IIBBBBB", width, height, bits, colour, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
 
 
 @pytest.fixture(scope="module")
@@ -315,8 +301,43 @@ def test_a_truncated_video_is_refused_with_its_name(clip, analyzer):
 
 
 def test_a_video_larger_than_the_frame_limit_is_refused_from_its_header(clip, analyzer):
-    with pytest.raises(InputError, match="wide.mp4: the video is 320x256 pixels per frame, more than the 0.1 megapixels"):
+    with pytest.raises(InputError, match="wide.mp4: the video is 320x256 pixels per frame, more than the 0.08 megapixels"):
         analyze_video_bytes(clip, analyzer, "wide.mp4", limits=UploadLimits(max_video_pixels=80_000))
+
+
+def h264_packets(width: int, height: int, frames: int, start: int) -> list:
+    from fractions import Fraction
+
+    encoder = av.CodecContext.create("libx264", "w")
+    encoder.width, encoder.height, encoder.pix_fmt = width, height, "yuv420p"
+    encoder.time_base, encoder.framerate = Fraction(1, 10), 10
+    packets = []
+    for i in range(frames):
+        frame = av.VideoFrame.from_ndarray(np.full((height, width, 3), 20 * i, np.uint8), format="bgr24")
+        frame.pts = i
+        packets += encoder.encode(frame)
+    packets += encoder.encode(None)
+    for packet in packets:
+        packet.pts += start
+        packet.dts += start
+    return packets
+
+
+def test_a_video_whose_frames_grow_past_the_limit_midway_is_stopped_by_the_decoder(analyzer):
+    from fractions import Fraction
+
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format="matroska") as output:  # declares 64x64, then switches to 640x480
+        stream = output.add_stream("h264", rate=10)
+        stream.width, stream.height, stream.time_base = 64, 64, Fraction(1, 10)
+        for packet in h264_packets(64, 64, 10, 0) + h264_packets(640, 480, 10, 10):
+            packet.stream = stream
+            output.mux(packet)
+    data = buffer.getvalue()
+    with av.open(io.BytesIO(data)) as unguarded:
+        assert {(f.width, f.height) for f in unguarded.decode(video=0)} == {(64, 64), (640, 480)}
+    video = analyze_video_bytes(data, analyzer, "grow.mkv", fps=1, limits=UploadLimits(max_video_pixels=100 * 100))
+    assert video.problem.startswith("grow.mkv: the video is corrupt after") and video.frames_decoded <= 10
 
 
 def test_a_video_stops_at_the_frame_limit_and_says_so(clip, analyzer):
