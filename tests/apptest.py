@@ -51,6 +51,16 @@ def teacher_page(name: str, code: str, key: str) -> AppTest:
     return sign_in(page(name, room=code).run(), code, key)
 
 
+def join_as_student(code: str, name: str) -> AppTest:
+    """A student in a fresh browser: room code, display name, consent, camera."""
+    at = page("2_join.py", room=code).run()
+    at.text_input[1].input(name)
+    at.button[0].click().run()
+    at.checkbox[0].check().run()
+    next(b for b in at.button if b.label == "Start my camera").click().run()
+    return at
+
+
 def probs(label: str) -> tuple[float, ...]:
     p = np.full(len(EMOTIONS), 0.02)
     p[EMOTIONS.index(label)] = 1 - 0.02 * (len(EMOTIONS) - 1)

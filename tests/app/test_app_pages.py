@@ -11,7 +11,7 @@ import numpy as np
 import streamlit_webrtc
 from streamlit.testing.v1 import AppTest
 
-from apptest import all_text, page, probs, teacher_page
+from apptest import all_text, join_as_student, page, probs, teacher_page
 from fer.classroom.samples import StudentSample
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -80,11 +80,7 @@ def test_with_a_turn_secret_each_student_browser_gets_its_own_expiring_turn_logi
     monkeypatch.setenv("CLASSMOOD_TURN_SECRET", secret)
     monkeypatch.setenv("CLASSMOOD_TURN_URLS", "turn:turn.school.example:3478")
     code, _ = app_env.create_room("Biology")
-    at = page("2_join.py", room=code).run()
-    at.text_input[1].input("Ann")
-    at.button[0].click().run()
-    at.checkbox[0].check().run()
-    next(b for b in at.button if b.label == "Start my camera").click().run()
+    at = join_as_student(code, "Ann")
     assert not at.exception
     [student] = app_env.students(code)
     [turn] = fake_camera[-1]["frontend_rtc_configuration"]["iceServers"]
@@ -132,11 +128,7 @@ def test_the_camera_starts_only_after_consent_and_processes_frames(app_env, fake
 
 def test_leaving_marks_the_student_as_left(app_env, fake_camera):
     code, _ = app_env.create_room("Biology")
-    at = page("2_join.py", room=code).run()
-    at.text_input[1].input("Bo")
-    at.button[0].click().run()
-    at.checkbox[0].check().run()
-    next(b for b in at.button if b.label == "Start my camera").click().run()
+    at = join_as_student(code, "Bo")
     [student] = app_env.students(code)
     assert fake_camera
     next(b for b in at.button if b.label == "Leave the class").click().run()

@@ -18,7 +18,7 @@ import tomllib
 
 import pytest
 
-from apptest import ROOT, all_text, page, probs, sign_in, teacher_page
+from apptest import ROOT, all_text, join_as_student, page, probs, sign_in, teacher_page
 from fer.classroom.rooms import RoomClosedError, StudentRemovedError, UnknownRoomError, UnknownStudentError
 from fer.classroom.samples import StudentSample
 from fer.classroom.store.sqlite import SQLiteStore
@@ -35,16 +35,6 @@ def raw_markdown(at) -> str:
     """Every markdown source the page sent, unescaped backslashes included."""
     parts = [m.value for m in at.markdown] + [c.value for c in at.caption] + [s.value for s in at.success]
     return "\n".join(parts + [e.value for e in at.error] + [w.value for w in at.warning] + [i.value for i in at.info])
-
-
-def join_through_the_page(code: str, name: str):
-    """A student in a fresh browser: room code, name, consent, camera."""
-    at = page("2_join.py", room=code).run()
-    at.text_input[1].input(name)
-    at.button[0].click().run()
-    at.checkbox[0].check().run()
-    next(b for b in at.button if b.label == "Start my camera").click().run()
-    return at
 
 
 def present_students(store, code: str, names: list[str], label: str = "happy") -> list:
@@ -137,7 +127,7 @@ def test_csv_cells_never_start_a_formula():
 
 def test_two_students_present_cannot_share_a_name(app_env, fake_camera):
     code, _ = app_env.create_room("Physics")
-    join_through_the_page(code, "Ann")
+    join_as_student(code, "Ann")
     at = page("2_join.py", room=code).run()
     at.text_input[1].input("ann")
     at.button[0].click().run()
@@ -150,7 +140,7 @@ def test_two_students_present_cannot_share_a_name(app_env, fake_camera):
 
 def test_a_student_id_in_the_join_url_resumes_nobody_and_a_new_browser_sees_consent(app_env, fake_camera):
     code, _ = app_env.create_room("Biology")
-    join_through_the_page(code, "Ann")
+    join_as_student(code, "Ann")
     [ann] = app_env.students(code)
     assert ann.consent_version and ann.consent_at == ann.joined_at
     before = len(fake_camera)
@@ -238,7 +228,7 @@ def test_the_teacher_deletes_the_lecture(app_env):
 
 def test_a_student_deletes_their_own_numbers(app_env, fake_camera):
     code, _ = app_env.create_room("Physics")
-    at = join_through_the_page(code, "Ann")
+    at = join_as_student(code, "Ann")
     [ann] = app_env.students(code)
     bo = app_env.join(code, "Bo")
     t = time.time()
@@ -339,7 +329,7 @@ def test_an_outage_during_a_lecture_is_a_message_for_the_teacher_and_a_warning_f
     with RedisStore(persistent_redis.url) as redis_store:
         code, key = redis_store.create_room("Physics")
     teacher = teacher_page("3_dashboard.py", code, key)
-    student = join_through_the_page(code, "Ann")
+    student = join_as_student(code, "Ann")
     assert teacher.metric and not teacher.exception
     with RedisStore(persistent_redis.url) as redis_store:
         [ann] = redis_store.students(code)
