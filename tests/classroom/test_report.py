@@ -14,7 +14,7 @@ from fer.classroom.samples import StudentSample
 from fer.config import AlertConfig, AppConfig
 from fer.classroom.dashboard import dashboard_view
 from fer.emotions import EMOTIONS
-from fer.classroom.report import session_report
+from fer.classroom.report import hide_small_buckets, session_report
 from fer.classroom.store.sqlite import SQLiteStore
 
 
@@ -97,3 +97,15 @@ def test_dashboard_of_another_room_shows_none_of_this_rooms_students(lecture):
     other, _ = store.create_room("Chemistry")
     view, _ = dashboard_view(store, other, AppConfig(), now=start + 120)
     assert view.snapshot.joined == 0 and view.tiles == [] and view.snapshot.distribution is None
+
+
+def test_buckets_of_fewer_present_students_than_the_minimum_lose_their_mix_only():
+    from fer.classroom.aggregate import MoodWindow
+
+    mix = tuple(1 / len(EMOTIONS) for _ in EMOTIONS)
+    windows = [MoodWindow("R", 0, 30, mix, 4, 3), MoodWindow("R", 30, 60, mix, 4, 2), MoodWindow("R", 60, 90, None, 4, 0)]
+    kept, hidden = hide_small_buckets(windows, min_present=3)
+    assert hidden == frozenset({30})
+    assert [w.shares is None for w in kept] == [False, True, True]
+    assert [(w.joined, w.present) for w in kept] == [(4, 3), (4, 2), (4, 0)]  # the counts stay
+
