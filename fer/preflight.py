@@ -9,11 +9,13 @@ broken deployment fails at once with one clear line per problem and a non-zero e
 (Docker restarts nothing healthy, Heroku shows the message in its log), instead of starting
 half-broken. Each check uses the same code the app uses: the configuration from the
 environment and Streamlit secrets, the model through :func:`fer.vision.classify.load_model` with a
-test prediction, the configured detector on a blank frame, and the store opened and closed.
+test prediction, the configured detector on a blank frame, the store opened and closed, and
+Streamlit's upload limit against the app's.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -83,10 +85,41 @@ def _check_store(cfg: AppConfig, environ: Mapping[str, str]) -> str:
         store.close()
 
 
+def streamlit_upload_mb(environ: Mapping[str, str], cwd: Path | None = None) -> float:
+    """The upload limit Streamlit will apply (MB): its environment variable, else ``server.maxUploadSize``
+    of the project's then the home ``config.toml``, else Streamlit's default of 200."""
+    import tomllib
+
+    if environ.get("STREAMLIT_SERVER_MAX_UPLOAD_SIZE", "").strip():
+        return float(environ["STREAMLIT_SERVER_MAX_UPLOAD_SIZE"])
+    for path in ((cwd or Path.cwd()) / ".streamlit" / "config.toml", Path.home() / ".streamlit" / "config.toml"):
+        if path.is_file():
+            try:
+                value = tomllib.loads(path.read_text()).get("server", {}).get("maxUploadSize")
+            except (OSError, tomllib.TOMLDecodeError) as exc:
+                raise FerError(f"{path}: not a readable TOML config file ({exc})") from None
+            if value is not None:
+                return float(value)
+    return 200.0
+
+
+def _check_uploads(cfg: AppConfig, environ: Mapping[str, str]) -> str:
+    """Streamlit's limit must be the app's: larger, it holds bodies the app then refuses in memory;
+    smaller, it refuses files the page says it takes."""
+    streamlit = streamlit_upload_mb(environ)
+    if streamlit != math.ceil(cfg.max_upload_mb):
+        raise FerError(
+            f"Streamlit accepts uploads up to {streamlit:g} MB (server.maxUploadSize) but CLASSMOOD_MAX_UPLOAD_MB is "
+            f"{cfg.max_upload_mb:g}: set STREAMLIT_SERVER_MAX_UPLOAD_SIZE={math.ceil(cfg.max_upload_mb)}"
+        )
+    return f"uploads up to {cfg.max_upload_mb:g} MB, analyze page access: {cfg.analyze_access}"
+
+
 CHECKS: dict[str, Callable[[AppConfig, Mapping[str, str]], str]] = {
     "model": _check_model,
     "detector": _check_detector,
     "store": _check_store,
+    "uploads": _check_uploads,
 }
 
 

@@ -8,6 +8,8 @@ and their current expression, and can leave at any time. Wiring only: the live p
 is :class:`fer.classroom.live.StudentStream`, the storage :mod:`fer.classroom.store`.
 """
 
+import time
+
 import av
 import streamlit as st
 from streamlit_webrtc import WebRtcMode, webrtc_streamer
@@ -15,10 +17,11 @@ from streamlit_webrtc import WebRtcMode, webrtc_streamer
 from fer.classroom.live import StreamState, StudentStream
 from fer.classroom.ratelimit import JOIN
 from fer.classroom.rooms import NameTakenError, RoomClosedError, RoomError, RoomLockedError, UnknownStudentError, name_key
+from fer.classroom.store.base import StorageUnavailableError
 from fer.classroom.turn import browser_rtc_configuration, session_credential
 from ui.common import (
-    ai_act_note, analysis_gate, client, config, cookie, limiter, new_analyzer, plain, query_param, set_cookie, sidebar,
-    storage_notice, store,
+    ai_act_note, analysis_gate, client, config, cookie, limiter, new_analyzer, plain, query_param, raw_store, set_cookie,
+    sidebar, storage_notice, store,
 )
 from ui.consent import CONSENT_VERSION, consent_markdown
 
@@ -29,6 +32,9 @@ ai_act_note()
 
 #: The cookie holding this browser's resume token; it lives as long as the room's data may.
 RESUME_COOKIE = "classmood_student"
+
+#: Seconds before a page that could not reach the store tries again.
+RETRY_S = 3
 
 CAMERA_DENIED = (
     "Your browser blocked the camera. ClassMood needs it to estimate your expression: allow the camera "
@@ -45,11 +51,17 @@ def resume_from_cookie() -> None:
     token = cookie(RESUME_COOKIE)
     if token and "student" not in st.session_state and "joining" not in st.session_state:
         try:
-            student = store().resume(token)
-            room = store().get_room(student.room)
+            student = raw_store().resume(token)
+            room = raw_store().get_room(student.room)
         except RoomError:
             set_cookie(RESUME_COOKIE, "", 0)  # a dead token: forget it
             return
+        except StorageUnavailableError:
+            # Redis restarting, or this replica just took over from one that died: keep the
+            # student's cookie and try again shortly instead of showing a traceback.
+            st.warning("The class cannot be reached for a moment; this page tries again in a few seconds.")
+            time.sleep(RETRY_S)
+            st.rerun()
         st.session_state["student"] = {
             "id": student.id, "code": student.room, "name": student.name, "lecture": room.lecture, "token": token,
         }

@@ -9,13 +9,14 @@ visitors' text and are shown through :func:`ui.common.plain`, never as markdown.
 """
 
 import time
+from datetime import datetime
 
 import streamlit as st
 
-from fer.classroom.aggregate import PRESENCE_RATE_DEFINITION, Presence
+from fer.classroom.aggregate import FACING_DEFINITION, PRESENCE_RATE_DEFINITION, Presence
 from fer.classroom.dashboard import dashboard_view
 from fer.classroom.rooms import RoomError
-from ui.charts import distribution_figure, timeline_figure, trend_html
+from ui.charts import distribution_figure, rates_figure, timeline_figure, trend_html
 from ui.common import config, link, plain, sidebar, storage_notice, store
 from ui.teacher import rotate_key, sign_out, teacher_gate
 
@@ -49,7 +50,7 @@ def live() -> None:
     for alert in view.alerts:
         st.warning(alert.message, icon="⚠️")
 
-    joined, present, absent, score = st.columns(4)
+    joined, present, absent, score, facing = st.columns(5)
     joined.metric("Students joined", snap.joined)
     present.metric("Present", snap.present)
     absent.metric("Absent", snap.absent)
@@ -58,7 +59,13 @@ def live() -> None:
         "–" if snap.presence_rate is None else f"{snap.presence_rate:.0%}",
         help="The presence rate, defined below the numbers: a face in front of the camera, nothing more.",
     )
+    facing.metric(
+        "Facing the screen",
+        "–" if snap.facing_share is None else f"{snap.facing_share:.0%}",
+        help="Share of the present students whose head is turned to the screen, defined below: facing is not attention.",
+    )
     st.caption(PRESENCE_RATE_DEFINITION)
+    st.caption(FACING_DEFINITION)
 
     now_col, time_col = st.columns([2, 3])
     with now_col:
@@ -73,6 +80,11 @@ def live() -> None:
             st.plotly_chart(timeline_figure(view.windows, view.moments, room.created_at), width="stretch", key="mood_time")
         else:
             st.info("The chart starts when the first face is seen.")
+        if any(w.presence_rate is not None for w in view.windows):
+            st.markdown("##### Presence and facing the screen over time")
+            x = [datetime.fromtimestamp((w.start + w.end) / 2) for w in view.windows]
+            figure = rates_figure(x, [w.presence_rate for w in view.windows], [w.facing_share for w in view.windows])
+            st.plotly_chart(figure, width="stretch", key="rates_time")
 
     st.markdown("##### Students")
     if not view.tiles:
@@ -82,7 +94,8 @@ def live() -> None:
         with columns[i % 4].container(border=True):
             st.markdown(f"**{plain(tile.name)}**")
             if tile.presence is Presence.PRESENT:
-                st.markdown(f"🟢 present · {tile.expression} ({tile.confidence:.0%})")
+                facing = {True: " · facing", False: " · turned away", None: ""}[tile.facing]
+                st.markdown(f"🟢 present{facing} · {tile.expression} ({tile.confidence:.0%})")
             elif tile.presence is Presence.NO_FACE:
                 st.markdown("🟠 absent · camera on, no face seen")
             elif tile.presence is Presence.AWAY:

@@ -10,10 +10,10 @@ import time
 import plotly.graph_objects as go
 import streamlit as st
 
-from fer.classroom.aggregate import PRESENCE_RATE_DEFINITION
+from fer.classroom.aggregate import FACING_DEFINITION, PRESENCE_RATE_DEFINITION
 from fer.emotions import EMOTIONS
 from fer.classroom.report import session_report
-from ui.charts import COLORS, timeline_figure
+from ui.charts import COLORS, rates_figure, timeline_figure
 from ui.common import config, link, plain, sidebar, store
 from ui.teacher import teacher_gate
 
@@ -48,12 +48,13 @@ else:
         fig.update_layout(height=280, margin=dict(l=10, r=10, t=10, b=10), yaxis_title="%")
         st.plotly_chart(fig, width="stretch")
     with presence:
-        st.markdown("##### Engagement (presence) over time")
+        st.markdown("##### Presence and facing the screen over time")
         rows = report.to_rows()
-        fig = go.Figure(go.Scatter(x=[r["end_s"] / 60 for r in rows], y=[r["presence_rate"] for r in rows], mode="lines+markers"))
-        fig.update_layout(height=280, margin=dict(l=10, r=10, t=10, b=10), xaxis_title="minutes", yaxis=dict(range=[0, 1.05], title="presence rate"))
+        fig = rates_figure([r["end_s"] / 60 for r in rows], [r["presence_rate"] for r in rows],
+                           [r["facing_share"] for r in rows], xlabel="minutes")
         st.plotly_chart(fig, width="stretch")
         st.caption(PRESENCE_RATE_DEFINITION)
+        st.caption(FACING_DEFINITION)
 
 st.markdown("##### Marked moments")
 if report.moments:

@@ -49,8 +49,12 @@ if upload is not None:
             waiting.info("Another upload is being analyzed; yours is next in line.")
         with st.spinner("Analyzing…"), uploads.turn():
             waiting.empty()
+            bar = st.empty()
+            # Each update is a Streamlit call, where a visitor who left or uploaded again stops the
+            # analysis (Streamlit raises there), which gives its turns back at once.
             analysis = analyze_upload(upload.getvalue(), name, analyzer, limits, fps=cfg.media_fps,
-                                      turn=analysis_gate().turn)
+                                      turn=analysis_gate().turn, progress=lambda done: bar.progress(done))
+            bar.empty()
         if isinstance(analysis, ImageAnalysis):
             st.image(cv2.cvtColor(analysis.annotated, cv2.COLOR_BGR2RGB),
                      caption=plain(f"{name}: {len(analysis.result.faces)} face(s)"))

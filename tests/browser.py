@@ -320,7 +320,11 @@ def start_camera(page, timeout: float = 60, settle: float = 20, presses: int = 3
 
 def join_as(browser, url: str, code: str, name: str):
     """Join and consent, up to the camera component's START button (not pressed yet)."""
-    context = browser.new_context(permissions=["camera"], viewport={"width": 1280, "height": 900})
+    return join_in(browser.new_context(permissions=["camera"], viewport={"width": 1280, "height": 900}), url, code, name)
+
+
+def join_in(context, url: str, code: str, name: str):
+    """:func:`join_as` in a browser context made by the caller (with its cookies, scripts)."""
     page = context.new_page()
     page.goto(f"{url}/join?room={code}")
     page.get_by_label("Your display name (what the teacher sees)").fill(name)

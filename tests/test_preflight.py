@@ -28,8 +28,16 @@ def _by_name(results):
 
 def test_a_working_setup_passes_every_check(tmp_path, serving_model_path):
     results = run_checks(_env(tmp_path, serving_model_path), secrets={})
-    assert [r.name for r in results] == ["configuration", "model", "detector", "store"]
+    assert [r.name for r in results] == ["configuration", "model", "detector", "store", "uploads"]
     assert all(r.ok for r in results), results
+
+
+def test_streamlits_upload_limit_must_be_the_apps(tmp_path, serving_model_path):
+    raised = _by_name(run_checks(_env(tmp_path, serving_model_path, CLASSMOOD_MAX_UPLOAD_MB="100"), secrets={}))
+    assert not raised["uploads"].ok and "STREAMLIT_SERVER_MAX_UPLOAD_SIZE=100" in raised["uploads"].detail
+    both = _by_name(run_checks(_env(tmp_path, serving_model_path, CLASSMOOD_MAX_UPLOAD_MB="100",
+                                    STREAMLIT_SERVER_MAX_UPLOAD_SIZE="100"), secrets={}))
+    assert both["uploads"].ok, both["uploads"]
 
 
 def test_a_corrupt_model_file_fails_the_model_check_naming_the_file(tmp_path):

@@ -75,6 +75,23 @@ def timeline_figure(windows: Sequence[MoodWindow], moments: Sequence[Moment], st
     return fig
 
 
+def rates_figure(x: Sequence, presence: Sequence[float | None], facing: Sequence[float | None], xlabel: str = "") -> go.Figure:
+    """Presence rate and the share of present students facing the screen, per time bucket, in
+    % (gaps where a bucket has no value: nobody present, or no head pose)."""
+    fig = go.Figure()
+    for name, values, colour in (("present", presence, "rgb(40,120,200)"), ("facing the screen", facing, "rgb(230,140,20)")):
+        fig.add_trace(go.Scatter(x=list(x), y=[None if v is None else 100 * v for v in values], name=name,
+                                 mode="lines+markers", line=dict(color=colour), connectgaps=False))
+    fig.update_layout(
+        height=280,
+        margin=dict(l=10, r=10, t=10, b=10),
+        xaxis_title=xlabel,
+        yaxis=dict(title="%", range=[0, 105]),
+        legend=dict(orientation="h", y=-0.25),
+    )
+    return fig
+
+
 def trend_html(trend: Sequence[str | None]) -> str:
     """A student's recent expressions as a strip of coloured cells, oldest first.
 

@@ -1,11 +1,14 @@
 """Serving benchmark: classifier throughput, end-to-end ms per frame, and the `fer` peer.
 
-    python -m fer bench [--model models/emotion_cnn.keras] [--repeats 20]
+    python -m fer bench [--repeats 20]
 
-Frames are 640x480 photos with 1 or 10 real FER-2013 faces (:mod:`fer.bench.scenes`). The peer,
-the ``fer`` package on PyPI, has the same import name as ours, so it runs in its own venv
-(``.venv-peer``) in a subprocess started outside this repository, on the same frames, in the
-same run, so the ratio compares like with like on this machine's load.
+Frames are the hard 640x480 scenes of :func:`fer.bench.scenes.hard_scene` (textured photos,
+uneven light, noise, JPEG) with 1 face (80-120 px) or 10 faces (40-200 px, as many as fit).
+Every row reports the mean faces found per frame, recall against the golden boxes and the label
+accuracy on the faces found. The peer, the ``fer`` package on PyPI, has the same import name
+as ours, so it runs in its own venv (``.venv-peer``) in a subprocess started outside this
+repository, on the same frames, in the same run, so the ratio compares like with like on this
+machine's load.
 """
 
 from __future__ import annotations
@@ -24,42 +27,64 @@ import numpy as np
 
 from fer.vision.classify import DEFAULT_MODEL_PATH, EmotionClassifier, load_model, tflite_sibling
 from fer.config import AppConfig
-from fer.bench.scenes import compose, fer_faces, swaying
+from fer.bench.scenes import fer_faces, hard_scene, swaying
+from fer.emotions import EMOTIONS
+from fer.vision.track import match
 
 PEER_PYTHON = Path(__file__).resolve().parents[2] / ".venv-peer" / "bin" / "python"
 PEER_SETUP = "python -m venv .venv-peer && .venv-peer/bin/pip install fer==25.10.3 'setuptools<80'"
 
-# Runs inside the peer venv; prints {"1": [ms...], "10": [ms...], "faces": {...}} as JSON.
+# Runs inside the peer venv; prints {"1": [ms...], "10": [ms...], "found": {"1": [[[x1,y1,x2,y2,label]...]...]}}.
 PEER_SCRIPT = r"""
 import json, sys, time, glob, os
 import cv2
 from fer.fer import FER
 frames_dir, repeats = sys.argv[1], int(sys.argv[2])
 detector = FER()
-out = {"faces": {}}
+out = {"found": {}}
 for group in ("1", "10"):
     frames = [cv2.imread(p) for p in sorted(glob.glob(os.path.join(frames_dir, group + "_*.png")))]
     detector.detect_emotions(frames[0])
-    times, found = [], []
+    times = []
     for i in range(repeats):
-        frame = frames[i % len(frames)]
         start = time.perf_counter()
-        faces = detector.detect_emotions(frame)
+        detector.detect_emotions(frames[i % len(frames)])
         times.append((time.perf_counter() - start) * 1000)
-        found.append(len(faces))
     out[group] = times
-    out["faces"][group] = sum(found) / len(found)
+    found = []
+    for frame in frames:
+        faces = detector.detect_emotions(frame)
+        found.append([[int(f["box"][0]), int(f["box"][1]), int(f["box"][0] + f["box"][2]), int(f["box"][1] + f["box"][3]),
+                       max(f["emotions"], key=f["emotions"].get)] for f in faces])
+    out["found"][group] = found
 print("PEER_JSON " + json.dumps(out))
 """
+MATCH_IOU = 0.3
 
 
-def _frames(n_faces: int, count: int, seed: int):
+def _scenes(n_faces: int, count: int, seed: int):
     faces = fer_faces()
     if faces is None:
         sys.exit("FER-2013 not found: set FER2013_PATH or put fer2013.zip in ../shared/datasets")
     rng = np.random.default_rng(seed)
-    px = (80, 120) if n_faces == 1 else (56, 84)
-    return [compose(faces.images, faces.labels, n_faces, rng, face_px=px).frame for _ in range(count)]
+    px = (80, 120) if n_faces == 1 else (40, 200)
+    return [hard_scene(faces.images, faces.labels, n_faces, rng, face_px=px, background=bg)
+            for bg in ["coffee", "rocket", "chelsea", "coffee", "rocket"][:count]]
+
+
+def scoring(scenes, found: list[list[tuple[tuple[int, int, int, int], str]]]) -> dict:
+    """Faces found per frame, recall and label accuracy on found faces (golden faces only)."""
+    hits = gold = correct = placed = 0
+    for scene, faces in zip(scenes, found):
+        pairs = match(scene.boxes, [box for box, _ in faces], MATCH_IOU)
+        gold += len(scene.boxes)
+        hits += len(pairs)
+        for gi, fi in pairs:
+            if scene.labels[gi] >= 0:
+                placed += 1
+                correct += faces[fi][1] == EMOTIONS[scene.labels[gi]]
+    return {"faces": sum(len(f) for f in found) / len(found), "recall": hits / max(1, gold),
+            "accuracy": correct / max(1, placed), "gold": gold / len(scenes)}
 
 
 def classifier_throughput(model: Path, batch: int = 64, seconds: float = 3.0, threads: int = 1) -> float:
@@ -75,15 +100,15 @@ def classifier_throughput(model: Path, batch: int = 64, seconds: float = 3.0, th
 
 
 def follower_ms_per_face(frames, repeats: int = 50) -> float:
-    """Milliseconds a face for :class:`fer.vision.track.FaceFollower` to follow Haar's faces one sway step."""
+    """Milliseconds a face for :class:`fer.vision.track.FaceFollower` to follow YuNet's faces one sway step."""
     import cv2
 
-    from fer.vision.detect import HaarDetector
+    from fer.vision.detect import YuNetDetector
     from fer.vision.track import FaceFollower
 
     total, faces = 0.0, 0
     for frame in frames:
-        tracks = list(enumerate(d.box for d in HaarDetector().detect(frame)))
+        tracks = list(enumerate(d.box for d in YuNetDetector().detect(frame)))
         follower = FaceFollower()
         follower.remember(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY), tracks)
         moved = cv2.cvtColor(swaying(frame, 2)[1], cv2.COLOR_BGR2GRAY)
@@ -95,25 +120,29 @@ def follower_ms_per_face(frames, repeats: int = 50) -> float:
     return 1000 * total / max(1, faces)
 
 
-def frame_times(analyzer, frames, repeats: int) -> tuple[list[float], float]:
-    analyzer.analyze(frames[0])
-    times, found = [], []
+def frame_times(analyzer, scenes, repeats: int) -> tuple[list[float], dict]:
+    """Full searches (tracks reset before each frame): ms per frame, and the scoring."""
+    analyzer.analyze(scenes[0].frame)
+    times = []
     for i in range(repeats):
         analyzer.reset()
         start = time.perf_counter()
-        result = analyzer.analyze(frames[i % len(frames)])
+        analyzer.analyze(scenes[i % len(scenes)].frame)
         times.append((time.perf_counter() - start) * 1000)
-        found.append(len(result.faces))
-    return times, sum(found) / len(found)
+    found = []
+    for scene in scenes:
+        analyzer.reset()
+        found.append([(f.box, f.label) for f in analyzer.analyze(scene.frame).faces])
+    return times, scoring(scenes, found)
 
 
-def stream_times(analyzer, frames, repeats: int) -> tuple[list[float], float]:
+def stream_times(analyzer, scenes, repeats: int) -> tuple[list[float], dict]:
     """Consecutive frames of one stream, as the app sees them (tracks carry over).
 
     The scene sways a few pixels a frame, as a student does, so boxes carried over between
     full searches must follow their faces to stay useful.
     """
-    moving = swaying(frames[0], repeats + 1)
+    moving = swaying(scenes[0].frame, repeats + 1)
     analyzer.reset()
     analyzer.analyze(moving[0], timestamp=0.0)
     times, found = [], []
@@ -122,18 +151,18 @@ def stream_times(analyzer, frames, repeats: int) -> tuple[list[float], float]:
         result = analyzer.analyze(moving[i + 1], timestamp=(i + 1) * 0.1)
         times.append((time.perf_counter() - start) * 1000)
         found.append(len(result.faces))
-    return times, sum(found) / len(found)
+    return times, {"faces": sum(found) / len(found)}
 
 
-def run_peer(frame_sets: dict[str, list[np.ndarray]], repeats: int) -> dict | None:
+def run_peer(scene_sets: dict[str, list], repeats: int) -> dict | None:
     import cv2
 
     if not PEER_PYTHON.exists():
         return None
     with tempfile.TemporaryDirectory(prefix="fer-peer-") as tmp:
-        for group, frames in frame_sets.items():
-            for i, frame in enumerate(frames):
-                cv2.imwrite(os.path.join(tmp, f"{group}_{i:02d}.png"), frame)
+        for group, scenes in scene_sets.items():
+            for i, scene in enumerate(scenes):
+                cv2.imwrite(os.path.join(tmp, f"{group}_{i:02d}.png"), scene.frame)
         env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
         env["TF_CPP_MIN_LOG_LEVEL"] = "2"
         proc = subprocess.run(
@@ -142,7 +171,12 @@ def run_peer(frame_sets: dict[str, list[np.ndarray]], repeats: int) -> dict | No
         )
     for line in proc.stdout.splitlines():
         if line.startswith("PEER_JSON "):
-            return json.loads(line[len("PEER_JSON "):])
+            peer = json.loads(line[len("PEER_JSON "):])
+            peer["scores"] = {
+                g: scoring(scene_sets[g], [[(tuple(f[:4]), f[4]) for f in faces] for faces in peer["found"][g]])
+                for g in scene_sets
+            }
+            return peer
     print(f"peer run failed (exit {proc.returncode}):\n{proc.stderr[-2000:]}", file=sys.stderr)
     return None
 
@@ -152,7 +186,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", type=Path, default=AppConfig().model_path,
                         help="model the pipeline rows use (default: the app's, the LiteRT export)")
     parser.add_argument("--repeats", type=int, default=20, help="timed frames per case (default 20)")
-    parser.add_argument("--detectors", default="mtcnn,haar", help="our detectors to time (default mtcnn,haar)")
+    parser.add_argument("--detectors", default="yunet,yunet@640,haar,mtcnn",
+                        help="our detectors, name[@search size] (default yunet,yunet@640,haar,mtcnn)")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1,
                         help="classifier threads of the pipeline rows (default: all %(default)s cores, as the CLI "
                              "uses for one stream; the live app runs 1 per analysis, one analysis per core)")
@@ -167,10 +202,11 @@ def main(argv: list[str] | None = None) -> int:
         EmotionClassifier(args.model).load()
     except FerError as exc:
         sys.exit(f"fer.bench.classifier: {exc}")
-    frame_sets = {"1": _frames(1, 5, seed=1), "10": _frames(10, 5, seed=2)}
-    print(f"model: {args.model}; {os.cpu_count()} CPU cores; 640x480 frames of real faces; "
-          f"classifier on {args.threads} thread(s) in the pipeline rows; median of {args.repeats} frames "
-          f"(stream rows: mean over {args.repeats} consecutive frames)\n")
+    scene_sets = {"1": _scenes(1, 5, seed=1), "10": _scenes(10, 5, seed=2)}
+    gold = {g: sum(len(s.boxes) for s in scenes) / len(scenes) for g, scenes in scene_sets.items()}
+    print(f"model: {args.model}; {os.cpu_count()} CPU cores; hard 640x480 frames of real faces "
+          f"({gold['1']:.1f} and {gold['10']:.1f} faces a frame); classifier on {args.threads} thread(s) in the "
+          f"pipeline rows; median of {args.repeats} frames (stream rows: mean over {args.repeats} consecutive frames)\n")
     for path in dict.fromkeys([DEFAULT_MODEL_PATH, tflite_sibling(DEFAULT_MODEL_PATH), args.model]):
         if not path.exists():
             continue
@@ -180,31 +216,43 @@ def main(argv: list[str] | None = None) -> int:
                   f"{classifier_throughput(path, threads=threads):.0f} faces/s in batches of 64, "
                   f"{classifier_throughput(path, batch=1, threads=threads):.0f} faces/s one face per call")
     print(f"face follower (template matching, between full searches): "
-          f"{follower_ms_per_face(frame_sets['10']):.3f} ms a face\n")
+          f"{follower_ms_per_face([s.frame for s in scene_sets['10']]):.3f} ms a face\n")
+
+    def analyzer(spec: str, **extra) -> FrameAnalyzer:
+        name, _, side = spec.partition("@")
+        return FrameAnalyzer(model_path=args.model, detector=name, detect_max_side=int(side) if side else None,
+                             classifier_threads=args.threads, **extra)
+
     ours = {}
-    for name in args.detectors.split(","):
-        analyzer = FrameAnalyzer(model_path=args.model, detector=name, classifier_threads=args.threads)
-        ours[name] = {g: frame_times(analyzer, frames, args.repeats) for g, frames in frame_sets.items()}
-    # Streams: what the live app does per student (detect every n-th frame, track between).
-    for name in args.detectors.split(","):
-        streaming = FrameAnalyzer(model_path=args.model, detector=name, detect_every=args.detect_every,
-                                  classifier_threads=args.threads)
-        ours[f"{name}, detect every {args.detect_every}th frame, stream mean"] = {
-            g: stream_times(streaming, frames, args.repeats) for g, frames in frame_sets.items()
-        }
-    peer = run_peer(frame_sets, args.repeats)
-    print("| pipeline | 1 face: ms/frame | faces found | 10 faces: ms/frame | faces found |")
+    for spec in args.detectors.split(","):
+        try:
+            built = analyzer(spec).load()
+        except FerError as exc:
+            print(f"skipped {spec}: {exc}", file=sys.stderr)
+            continue
+        ours[spec] = {g: frame_times(built, scenes, args.repeats) for g, scenes in scene_sets.items()}
+    # A stream: what the live app does per student (detect every n-th frame, follow between).
+    stream_name = f"yunet, detect every {args.detect_every}th frame, stream mean"
+    streaming = analyzer("yunet", detect_every=args.detect_every)
+    ours[stream_name] = {g: stream_times(streaming, scenes, args.repeats) for g, scenes in scene_sets.items()}
+    peer = run_peer(scene_sets, args.repeats)
     mid = {True: statistics.mean, False: statistics.median}
-    print("|---|---:|---:|---:|---:|")
+
+    def cells(times, score) -> str:
+        extra = (f"{score['recall']:.0%} | {score['accuracy']:.2f}" if "recall" in score else "– | –")
+        return f"{times:.1f} | {score['faces']:.1f} | {extra}"
+
+    print("| pipeline | 1 face: ms/frame | found | recall | accuracy on found | "
+          "10 faces: ms/frame | found | recall | accuracy on found |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name, r in ours.items():
         avg = mid["stream" in name]
-        print(f"| ClassMood ({name}) | {avg(r['1'][0]):.1f} | {r['1'][1]:.1f} "
-              f"| {avg(r['10'][0]):.1f} | {r['10'][1]:.1f} |")
+        print(f"| ClassMood ({name}) | {cells(avg(r['1'][0]), r['1'][1])} | {cells(avg(r['10'][0]), r['10'][1])} |")
     if peer is None:
         print(f"\npeer comparison skipped: {PEER_PYTHON} not found; create it with\n    {PEER_SETUP}")
         return 0
-    print(f"| fer 25.10.3 (peer, Haar + its CNN) | {statistics.median(peer['1']):.1f} | {peer['faces']['1']:.1f} "
-          f"| {statistics.median(peer['10']):.1f} | {peer['faces']['10']:.1f} |")
+    print(f"| fer 25.10.3 (peer, Haar + its CNN) | {cells(statistics.median(peer['1']), peer['scores']['1'])} "
+          f"| {cells(statistics.median(peer['10']), peer['scores']['10'])} |")
     print()
     for name, r in ours.items():
         avg = mid["stream" in name]

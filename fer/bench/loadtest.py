@@ -151,6 +151,27 @@ def rss_mb() -> float:
     return float("nan")
 
 
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), or the platform's word for it."""
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def _load_average() -> str:
+    try:
+        return " / ".join(f"{v:.2f}" for v in os.getloadavg()) + " (1 / 5 / 15 min)"
+    except OSError:
+        return "n/a"
+
+
 def _cpu_seconds() -> float:
     try:
         import psutil  # type: ignore[import-not-found]
@@ -389,9 +410,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 upload = (os.path.basename(args.upload), handle.read())
         else:
             upload = ("lesson-60s-720p.mp4", make_upload_video(frames))
-    print(f"# ClassMood load test: {' '.join(['python -m fer loadtest', *sys.argv[1:]])}")
+    print(f"# ClassMood load test: {' '.join(['python -m fer loadtest', *(sys.argv[1:] if argv is None else argv)])}")
     print(
-        f"CPUs: {os.cpu_count()}; input {INPUT_FPS:g} fps of 640x480 frames, 1 real FER-2013 face each; "
+        f"CPU: {cpu_model()}, {os.cpu_count()} cores; load average at start {_load_average()}; input {INPUT_FPS:g} fps of 640x480 frames, 1 real FER-2013 face each; "
         f"analysis_fps {cfg.analysis_fps:g}, detect_every {cfg.detect_every}, analysis slots {slots}, "
         f"sample_interval_s {cfg.sample_interval_s:g}, detector {cfg.detector}, "
         f"model {cfg.model_path.name}; SQLite store; {args.seconds:g} s per run."
@@ -425,6 +446,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                   f"({args.warmup:g} s): {'n/a' if growth is None else f'{growth:+.1%}'}")
             print(f"image or video files written during the run: {len(row.images_written)}"
                   + (f" ({', '.join(row.images_written[:5])})" if row.images_written else "") + "\n")
+    print(f"\nload average at the end {_load_average()} (other processes' load makes the figures noisy)")
     if uploads:
         print("\n" + UPLOAD_HEADER)
         for n, up in uploads:

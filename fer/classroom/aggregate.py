@@ -43,6 +43,16 @@ PRESENCE_RATE_DEFINITION = (
     "think of something else, or look away and listen closely."
 )
 
+#: What :attr:`ClassSnapshot.facing_share` measures, in words to show next to the number.
+FACING_DEFINITION = (
+    "Facing the screen: the share of present students whose head was turned towards their "
+    "screen (head turned at most 30 degrees sideways and tilted at most 25 degrees up or "
+    "down, estimated from five points of the face). Facing is not attention: a student can "
+    "face the screen and think of something else, or look down at notes and follow closely. "
+    "The angles are rough, worse on small or blurred faces, and a camera placed beside the "
+    "screen makes a student who looks at the screen seem turned away."
+)
+
 
 @dataclass(frozen=True)
 class ClassSnapshot:
@@ -51,7 +61,8 @@ class ClassSnapshot:
     ``distribution`` is the mean current probabilities over present students (``None``
     when nobody is present: an empty room has no mood, rather than a neutral one);
     ``label_counts[i]`` is how many present students' most likely expression is
-    ``EMOTIONS[i]``.
+    ``EMOTIONS[i]``. ``facing`` counts present students whose latest face was facing the
+    screen, out of ``facing_known`` whose latest face had a head pose.
     """
 
     room: str
@@ -60,6 +71,8 @@ class ClassSnapshot:
     present: int
     distribution: tuple[float, ...] | None
     label_counts: tuple[int, ...]
+    facing: int = 0
+    facing_known: int = 0
 
     @property
     def absent(self) -> int:
@@ -82,6 +95,11 @@ class ClassSnapshot:
             return None
         return sum(c for c, neg in zip(self.label_counts, _NEGATIVE_MASK) if neg) / self.present
 
+    @property
+    def facing_share(self) -> float | None:
+        """See :data:`FACING_DEFINITION`; ``None`` when no present face had a head pose."""
+        return None if self.facing_known == 0 else self.facing / self.facing_known
+
 
 class Presence(str, Enum):
     """Why a student tile looks the way it does; the teacher needs to tell a frozen
@@ -100,7 +118,8 @@ class StudentTile:
     ``expression``/``confidence`` come from the latest face within the presence timeout
     and are ``None`` otherwise, so a stale expression is never shown as current.
     ``trend`` holds the labels of the student's last samples, oldest first, ``None`` where
-    no face was seen.
+    no face was seen. ``facing`` is whether that latest face was turned to the screen
+    (``None`` when absent or without a head pose).
     """
 
     student_id: str
@@ -110,6 +129,7 @@ class StudentTile:
     confidence: float | None
     trend: tuple[str | None, ...]
     last_face_at: float | None
+    facing: bool | None = None
 
     @property
     def present(self) -> bool:
@@ -122,7 +142,9 @@ class MoodWindow:
 
     ``shares`` averages each present student's mean probabilities over the bucket (``None``
     when no face was seen in it); ``joined`` counts students in the room at any time during
-    the bucket and ``present`` those with at least one face in it.
+    the bucket and ``present`` those with at least one face in it. ``facing_share`` averages,
+    over present students whose faces had a head pose, the share of their samples facing the
+    screen (``None`` when none had one).
     """
 
     room: str
@@ -131,6 +153,7 @@ class MoodWindow:
     shares: tuple[float, ...] | None
     joined: int
     present: int
+    facing_share: float | None = None
 
     @property
     def dominant(self) -> str | None:
@@ -173,6 +196,7 @@ class _History:
     labels: tuple[str | None, ...]  # (n,) label per sample, None without a face
     face_times: np.ndarray  # (k,) samples with a face
     face_probs: np.ndarray  # (k, 7)
+    face_facing: np.ndarray  # (k,) 1.0 facing, 0.0 turned away, NaN unknown
 
     def in_room(self, t: np.ndarray) -> np.ndarray:
         left = math.inf if self.student.left_at is None else self.student.left_at
@@ -208,6 +232,7 @@ def _histories(students: Iterable[Student], samples: Iterable[StudentSample]) ->
                 labels=tuple(s.label for s in own),
                 face_times=np.array([s.time for s in faces], float),
                 face_probs=np.array([s.probs for s in faces], float).reshape(-1, len(EMOTIONS)),
+                face_facing=np.array([np.nan if s.facing is None else float(s.facing) for s in faces], float),
             )
         )
     return histories
@@ -219,6 +244,8 @@ def _series(room: str, histories: list[_History], ticks: np.ndarray, timeout: fl
     present = np.zeros(n, int)
     prob_sum = np.zeros((n, len(EMOTIONS)))
     counts = np.zeros((n, len(EMOTIONS)), int)
+    facing = np.zeros(n, int)
+    facing_known = np.zeros(n, int)
     for h in histories:
         joined += h.in_room(ticks)
         mask, index = h.latest_face(ticks, timeout)
@@ -228,6 +255,9 @@ def _series(room: str, histories: list[_History], ticks: np.ndarray, timeout: fl
         probs = h.face_probs[index[mask]]
         prob_sum[mask] += probs
         counts[np.flatnonzero(mask), np.argmax(probs, axis=1)] += 1
+        flags = h.face_facing[index[mask]]
+        facing_known[mask] += ~np.isnan(flags)
+        facing[mask] += flags == 1.0
     return [
         ClassSnapshot(
             room=room,
@@ -236,6 +266,8 @@ def _series(room: str, histories: list[_History], ticks: np.ndarray, timeout: fl
             present=int(present[i]),
             distribution=tuple(float(p) for p in prob_sum[i] / present[i]) if present[i] else None,
             label_counts=tuple(int(c) for c in counts[i]),
+            facing=int(facing[i]),
+            facing_known=int(facing_known[i]),
         )
         for i in range(n)
     ]
@@ -281,13 +313,15 @@ def student_tiles(
     for h in _histories(students, samples):
         upto = int(np.searchsorted(h.times, now, side="right"))
         present, index = h.latest_face(t, presence_timeout_s)
-        expression = confidence = None
+        expression = confidence = facing = None
         if not h.in_room(t)[0]:
             presence = Presence.LEFT
         elif present[0]:
             presence = Presence.PRESENT
             probs = h.face_probs[index[0]]
             expression, confidence = EMOTIONS[int(np.argmax(probs))], float(np.max(probs))
+            flag = h.face_facing[index[0]]
+            facing = None if np.isnan(flag) else bool(flag)
         elif upto and h.times[upto - 1] > now - presence_timeout_s:
             presence = Presence.NO_FACE
         else:
@@ -302,6 +336,7 @@ def student_tiles(
                 confidence=confidence,
                 trend=h.labels[max(0, upto - trend_points) : upto],
                 last_face_at=float(seen[-1]) if len(seen) else None,
+                facing=facing,
             )
         )
     return tiles
@@ -329,6 +364,7 @@ def mood_windows(
         lo, hi = start + k * width_s, min(start + (k + 1) * width_s, end)
         joined = present = 0
         prob_sum = np.zeros(len(EMOTIONS))
+        facing_shares = []
         for h in histories:
             left = math.inf if h.student.left_at is None else h.student.left_at
             if h.student.joined_at < hi and left > lo:
@@ -337,8 +373,14 @@ def mood_windows(
             if inside.any():
                 present += 1
                 prob_sum += h.face_probs[inside].mean(axis=0)
+                flags = h.face_facing[inside]
+                flags = flags[~np.isnan(flags)]
+                if len(flags):
+                    facing_shares.append(float(flags.mean()))
         shares = tuple(float(p) for p in prob_sum / present) if present else None
-        windows.append(MoodWindow(room=room, start=lo, end=hi, shares=shares, joined=joined, present=present))
+        facing_share = float(np.mean(facing_shares)) if facing_shares else None
+        windows.append(MoodWindow(room=room, start=lo, end=hi, shares=shares, joined=joined, present=present,
+                                  facing_share=facing_share))
     return windows
 
 

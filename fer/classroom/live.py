@@ -157,7 +157,7 @@ class StudentStream:
         self._last_frame_at: float | None = None
         # Probabilities of the main face of each analysis since the last sample; None
         # entries are analyses that found no face.
-        self._interval: list[np.ndarray | None] = []
+        self._interval: list[tuple[np.ndarray, bool | None] | None] = []  # (probs, facing) per analysis
         self._next_sample: float | None = None
         self._frames_in = self._analyzed = self._dropped = self._sent = self._errors = 0
         self._error: str | None = None
@@ -269,7 +269,7 @@ class StudentStream:
                 if result is not None:
                     self._faces = tuple(result.faces)
                     face = main_face(result.faces)
-                    self._interval.append(None if face is None else np.asarray(face.probs, np.float64))
+                    self._interval.append(None if face is None else (np.asarray(face.probs, np.float64), face.facing))
                     self._error = None
         self._maybe_sample(now)
         return analyzed
@@ -315,14 +315,16 @@ class StudentStream:
                 # Without any analysis in the interval (no frames arrive) nothing is sent,
                 # and the dashboard turns the student absent after the presence timeout.
                 return
-            probs = [p for p in self._interval if p is not None]
+            seen = [entry for entry in self._interval if entry is not None]
             self._interval = []
             self._next_sample = max(self._next_sample + self._sample_interval, now)
+        probs = [p for p, _ in seen]
         sample = StudentSample(
             room=self.room,
             student_id=self.student_id,
             time=self._wall(),
             probs=_mean_probs(probs) if probs else None,
+            facing=_mostly_facing([facing for _, facing in seen]),
         )
         self._send(sample)
 
@@ -457,6 +459,13 @@ class StudentStream:
         """Frames held in memory waiting for analysis: 0 or 1, never more."""
         with self._lock:
             return 0 if self._pending is None else 1
+
+
+def _mostly_facing(flags: list[bool | None]) -> bool | None:
+    """Whether the face was facing the screen in at least half of the analyses that could
+    tell (a face with a head pose); None when none could."""
+    known = [f for f in flags if f is not None]
+    return None if not known else 2 * sum(known) >= len(known)
 
 
 def _mean_probs(probs: list[np.ndarray]) -> tuple[float, ...]:

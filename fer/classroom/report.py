@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from fer.classroom.aggregate import PRESENCE_RATE_DEFINITION, MoodWindow, mood_windows
+from fer.classroom.aggregate import FACING_DEFINITION, PRESENCE_RATE_DEFINITION, MoodWindow, mood_windows
 from fer.classroom.samples import Moment
 from fer.charts import mix_timeline_png
 from fer.emotions import EMOTIONS
@@ -66,6 +66,7 @@ class SessionReport:
                 "joined": w.joined,
                 "present": w.present,
                 "presence_rate": None if w.presence_rate is None else round(w.presence_rate, 4),
+                "facing_share": None if w.facing_share is None else round(w.facing_share, 4),
                 "dominant": w.dominant,
                 "mix_hidden": w.start in self.hidden,
             }
@@ -76,7 +77,8 @@ class SessionReport:
 
     def to_csv(self) -> str:
         out = io.StringIO()
-        fields = ["start_s", "end_s", "joined", "present", "presence_rate", "dominant", "mix_hidden", *EMOTIONS]
+        fields = ["start_s", "end_s", "joined", "present", "presence_rate", "facing_share", "dominant", "mix_hidden",
+                  *EMOTIONS]
         writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\n")
         writer.writeheader()
         for row in self.to_rows():
@@ -97,6 +99,7 @@ class SessionReport:
             "emotions": list(EMOTIONS),
             "emotion_shares": None if shares is None else {n: round(s, 5) for n, s in zip(EMOTIONS, shares)},
             "presence_rate_definition": PRESENCE_RATE_DEFINITION,
+            "facing_share_definition": FACING_DEFINITION,
             "moments": [
                 {"time_s": round(m.time - self.room.created_at, 3), "label": m.label} for m in self.moments
             ],

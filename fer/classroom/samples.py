@@ -21,19 +21,29 @@ class StudentSample:
 
     ``probs`` is the student's face's emotion probabilities in :data:`fer.emotions.EMOTIONS`
     order (any ``(7,)`` sequence, stored as a tuple of floats), or ``None`` when no face was
-    seen. Only these numbers are kept: never the frame, the crop or an embedding.
+    seen. ``facing`` says whether that face was turned towards the screen for most of the
+    sample's interval (:mod:`fer.vision.pose`), ``None`` where no face or no head pose was
+    seen (a detector without landmarks). Only these numbers are kept: never the frame, the
+    crop or an embedding.
     """
 
     room: str
     student_id: str
     time: float
     probs: tuple[float, ...] | None = None
+    facing: bool | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "time", float(self.time))
         if not math.isfinite(self.time):
             raise InputError(f"sample time must be finite, got {self.time}")
+        if self.facing is not None:
+            if not isinstance(self.facing, (bool, np.bool_, int)) or self.facing not in (0, 1):
+                raise InputError(f"sample facing must be True, False or None, got {self.facing!r}")
+            object.__setattr__(self, "facing", bool(self.facing))
         if self.probs is None:
+            if self.facing is not None:
+                raise InputError("a sample without a face cannot say whether the face was facing the screen")
             return
         probs = np.asarray(self.probs, dtype=np.float64)
         if probs.shape != (len(EMOTIONS),):

@@ -226,8 +226,9 @@ def _yunet():
 class YuNetDetector:
     """YuNet, libfacedetection's face CNN (``yuface`` wheel): boxes, scores, 5 landmarks.
 
-    ``max_side``: longest side of the copy searched; faces below about 10 pixels of that
-    copy are missed. ``min_confidence``: score (0-1) below which a face is dropped.
+    ``max_side``: longest side of the copy searched; smaller frames are searched as they are,
+    unless ``upscale`` enlarges them to it (small faces are found more often in an enlarged
+    copy, at the cost of its pixels). ``min_confidence``: score (0-1) below which a face is dropped.
     ``threads``: OpenMP threads of one search. 1 by default because the app runs one analysis
     per core, and OpenMP's spinning threads fighting over the same cores made a search many
     times slower, not faster; it is set in the calling thread before every search, since
@@ -237,12 +238,18 @@ class YuNetDetector:
     max_side: int = 320
     min_confidence: float = 0.5
     threads: int = 1
+    upscale: bool = False
     name: str = "yunet"
 
     def detect(self, frame_bgr: np.ndarray) -> list[Face]:
         _check_frame(frame_bgr)
         detect, set_threads = _yunet()
         small, scale = downscale(frame_bgr, self.max_side)
+        longest = max(frame_bgr.shape[:2])
+        if self.upscale and longest < self.max_side:
+            scale = self.max_side / longest
+            size = (round(frame_bgr.shape[1] * scale), round(frame_bgr.shape[0] * scale))
+            small = cv2.resize(frame_bgr, size, interpolation=cv2.INTER_LINEAR)
         if set_threads is not None:
             set_threads(self.threads)
         rows = np.asarray(detect(np.ascontiguousarray(small)), np.float32).reshape(-1, 16)

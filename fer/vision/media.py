@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import math
 import time
 from dataclasses import dataclass
 from typing import Callable, ContextManager, Iterator
@@ -174,12 +175,14 @@ class VideoAnalysis:
 def analyze_video_bytes(
     data: bytes, analyzer, name: str = "upload", fps: float = 2.0, max_seconds: float | None = None,
     limits: UploadLimits = UploadLimits(), turn: Callable[[], ContextManager] | None = None,
-    clock: Callable[[], float] = time.monotonic,
+    clock: Callable[[], float] = time.monotonic, progress: Callable[[float], None] | None = None,
 ) -> VideoAnalysis:
     """Analyze an uploaded video in memory (nothing written to disk) within ``limits``.
 
     ``max_seconds`` overrides ``limits.max_video_s``. The decoder runs on one thread, so that an
-    upload holding one slot of ``turn`` uses one core.
+    upload holding one slot of ``turn`` uses one core. ``progress`` is called after each
+    analyzed frame with the share of the video (up to ``max_seconds``) done; an exception it
+    raises (the page's visitor left) ends the analysis and gives the turn back.
     """
     import av
 
@@ -201,6 +204,8 @@ def analyze_video_bytes(
                        max_pixels=limits.max_video_pixels, max_wall_s=limits.max_analysis_s, turn=turn,
                        clock=clock, threads=1)
     walk = iter(steps)
+    length = float(container.duration / av.time_base) if container.duration else None
+    target = min(x for x in (length, max_seconds, float("inf")) if x is not None)
     try:
         for step in walk:
             decoded += 1
@@ -210,10 +215,13 @@ def analyze_video_bytes(
             rows += [face_row(f, time_s=round(step.time, 3), frame=step.index) for f in step.faces]
             times.append(step.time)
             mixes.append(np.mean([f.probs for f in step.faces], axis=0) if step.faces else None)
-        duration = float(container.duration / av.time_base) if container.duration else last_time
+            if progress is not None and math.isfinite(target) and target > 0:
+                progress(min(1.0, step.time / target))
+        duration = length if length is not None else last_time
         truncated = steps.stopped is not None or (max_seconds is not None and duration > max_seconds + 0.5)
     except av.FFmpegError as exc:
-        problem = f"{name}: the video is corrupt after {decoded} frames ({exc}); results are partial"
+        problem = (f"{name}: the video cannot be decoded after {decoded} frames: it is corrupt, or a frame is larger "
+                   f"than the {limits.max_video_pixels / 1e6:.3g} megapixels allowed ({exc}); results are partial")
     except InputError as exc:
         raise InputError(f"{name}: {exc}") from None
     finally:
@@ -228,14 +236,14 @@ def analyze_video_bytes(
 
 def analyze_upload(
     data: bytes, name: str, analyzer, limits: UploadLimits = UploadLimits(), fps: float = 2.0,
-    turn: Callable[[], ContextManager] | None = None,
+    turn: Callable[[], ContextManager] | None = None, progress: Callable[[float], None] | None = None,
 ) -> ImageAnalysis | VideoAnalysis:
     """Analyze one uploaded file as the "Analyze media" page does: size, type and header first,
     then the image (decoded and analyzed in one ``turn``) or the video (a turn per analyzed frame)."""
     check_size(len(data), name, limits)
     media = identify(data[:SNIFF_BYTES], name)
     if media.kind == "video":
-        return analyze_video_bytes(data, analyzer, name, fps=fps, limits=limits, turn=turn)
+        return analyze_video_bytes(data, analyzer, name, fps=fps, limits=limits, turn=turn, progress=progress)
     check_image(data, media, name, limits)
     with (turn or contextlib.nullcontext)():
         return analyze_image_array(decode_image(data, name, limits), analyzer, name)

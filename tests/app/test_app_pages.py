@@ -174,7 +174,9 @@ def test_the_dashboard_shows_the_class_numbers_written_to_the_store(app_env):
     text = all_text(at)
     assert "Presence rate: the share of students" in text
     assert "**Ann**" in text and "happy" in text and "**Cy**" in text and "no video" in text
-    assert len(at.get("plotly_chart")) == 2  # mood now, mood over time
+    assert metrics["Facing the screen"] == "–"  # these samples carry no head pose
+    assert "Facing is not attention" in text
+    assert len(at.get("plotly_chart")) == 3  # mood now, mood over time, presence and facing over time
     assert not at.get("image")  # never an image of a student
 
 
@@ -219,6 +221,29 @@ def test_analyzing_an_uploaded_photo_shows_the_annotated_image_and_a_face_table(
     at.file_uploader[0].upload("astronaut.png", cv2.imencode(".png", frame)[1].tobytes(), "image/png").run()
     assert not at.exception and not at.error
     assert at.get("imgs") or at.get("image")
+    assert at.dataframe
+
+
+def test_analyzing_an_uploaded_video_shows_its_timeline_and_face_rows(app_env, astronaut, monkeypatch):
+    import io
+
+    monkeypatch.setenv("CLASSMOOD_ANALYZE_ACCESS", "open")
+    monkeypatch.setenv("CLASSMOOD_MAX_VIDEO_S", "1")
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format="mp4") as output:
+        stream = output.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 320, 256, "yuv420p"
+        for i in range(20):
+            frame = np.roll(astronaut[0][:256, :320], 2 * i, axis=1).copy()
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="bgr24")):
+                output.mux(packet)
+        for packet in stream.encode():
+            output.mux(packet)
+    at = page("5_analyze.py").run()
+    at.file_uploader[0].upload("lesson.mp4", buffer.getvalue(), "video/mp4").run()
+    assert not at.exception and not at.error
+    text = all_text(at)
+    assert "Only the first 1 s were analyzed" in text and "3 analyzed" in text
     assert at.dataframe
 
 

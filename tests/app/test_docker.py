@@ -10,9 +10,7 @@ because a Dockerfile nobody builds breaks silently.
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
-import sys
 import time
 import urllib.request
 import uuid
@@ -20,49 +18,17 @@ from pathlib import Path
 
 import pytest
 
+from docker_stack import app_base, docker, require_daemon
+
 pytestmark = pytest.mark.docker
 
 ROOT = Path(__file__).resolve().parents[2]
-OFFICIAL_BASE = "python:3.11-slim"
-
-
-def docker(*args: str, timeout: float = 60, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout)
-    if check and result.returncode != 0:
-        raise AssertionError(f"docker {' '.join(args[:3])} failed ({result.returncode}):\n{result.stderr[-3000:]}")
-    return result
-
-
-def require_daemon() -> None:
-    if shutil.which("docker") is None:
-        pytest.skip("no docker command here (apt-get install docker.io)")
-    if subprocess.run(["docker", "info"], capture_output=True, timeout=30).returncode != 0:
-        pytest.skip("no Docker daemon answers here (start dockerd, as .ci/run does)")
-
-
-def base_image() -> tuple[str, list[str]]:
-    """The base to build on, and the images made for it (to remove afterwards)."""
-    if docker("image", "inspect", OFFICIAL_BASE, check=False).returncode == 0:
-        return OFFICIAL_BASE, []
-    if docker("pull", "-q", OFFICIAL_BASE, timeout=300, check=False).returncode == 0:
-        return OFFICIAL_BASE, [OFFICIAL_BASE]
-    if shutil.which("debootstrap") is None:
-        pytest.skip(f"{OFFICIAL_BASE} cannot be pulled and debootstrap is missing to build a local base")
-    before = set(docker("images", "-q", "classmood-base").stdout.split())
-    made = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "docker_local_base.py"), "--trust-host-ca"],
-        capture_output=True, text=True, timeout=900,
-    )
-    assert made.returncode == 0, made.stderr[-3000:]
-    tag = made.stdout.strip().splitlines()[-1]
-    new = set(docker("images", "-q", "classmood-base").stdout.split()) - before
-    return tag, sorted(new)
 
 
 @pytest.fixture(scope="module")
 def image():
     require_daemon()
-    base, made = base_image()
+    base, made = app_base()
     tag = f"classmood-test:{uuid.uuid4().hex[:12]}"
     try:
         docker("build", "--network", "host", "--build-arg", f"BASE={base}", "-t", tag, str(ROOT), timeout=1800)

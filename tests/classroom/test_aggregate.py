@@ -28,8 +28,8 @@ def student(sid: str, joined_at: float = 0.0, left_at: float | None = None, room
     return Student(id=sid, room=room, name=sid.title(), joined_at=joined_at, left_at=left_at)
 
 
-def sample(sid: str, t: float, p: tuple[float, ...] | None, room: str = ROOM) -> StudentSample:
-    return StudentSample(room=room, student_id=sid, time=t, probs=p)
+def sample(sid: str, t: float, p: tuple[float, ...] | None, room: str = ROOM, facing: bool | None = None) -> StudentSample:
+    return StudentSample(room=room, student_id=sid, time=t, probs=p, facing=facing)
 
 
 def share(vector, name: str) -> float:
@@ -277,3 +277,63 @@ def test_a_disconnected_student_without_samples_counts_as_absent():
     samples = [s for s in samples if not (s.student_id == "s0" and s.time > 50)]
     (alert,) = alerts_at(students, samples)
     assert alert.kind is AlertKind.ABSENT
+
+
+# --------------------------------------------------------------------------- facing the screen
+
+
+def test_a_sample_says_facing_only_with_a_face():
+    assert sample("a", 1.0, probs(happy=1.0), facing=True).facing is True
+    with pytest.raises(InputError, match="without a face"):
+        sample("a", 1.0, None, facing=False)
+    with pytest.raises(InputError, match="facing"):
+        StudentSample(room=ROOM, student_id="a", time=1.0, probs=probs(happy=1.0), facing="yes")
+
+
+def test_the_facing_share_counts_present_students_with_a_head_pose_by_hand():
+
+    students = [student("a"), student("b"), student("c"), student("d")]
+    samples = [
+        sample("a", 9.0, probs(happy=1.0), facing=True),
+        sample("b", 9.0, probs(sad=1.0), facing=False),
+        sample("b", 9.5, probs(sad=1.0), facing=True),  # the latest face counts
+        sample("c", 9.5, probs(neutral=1.0), facing=False),
+        sample("d", 9.5, probs(neutral=1.0)),  # no head pose (a detector without landmarks)
+    ]
+    snap = class_snapshot(ROOM, students, samples, now=10.0, presence_timeout_s=5.0)
+    assert (snap.present, snap.facing, snap.facing_known) == (4, 2, 3)
+    assert snap.facing_share == pytest.approx(2 / 3)
+
+
+def test_without_any_head_pose_there_is_no_facing_share():
+
+    snap = class_snapshot(ROOM, [student("a")], [sample("a", 9.0, probs(happy=1.0))], 10.0, 5.0)
+    assert snap.present == 1 and snap.facing_share is None
+
+
+def test_tiles_say_facing_or_turned_away_only_while_present():
+
+    students = [student("a"), student("b"), student("c")]
+    samples = [sample("a", 9.0, probs(happy=1.0), facing=True), sample("b", 9.0, probs(happy=1.0), facing=False),
+               sample("c", 1.0, probs(happy=1.0), facing=True)]
+    tiles = student_tiles(students, samples, now=10.0, presence_timeout_s=5.0)
+    assert [t.facing for t in tiles] == [True, False, None]  # c's face is too old: absent, nothing said
+
+
+def test_windows_average_each_students_facing_share_then_the_class():
+
+    students = [student("a"), student("b"), student("c")]
+    samples = [
+        sample("a", 1.0, probs(happy=1.0), facing=True),
+        sample("a", 2.0, probs(happy=1.0), facing=True),
+        sample("a", 3.0, probs(happy=1.0), facing=True),
+        sample("b", 1.0, probs(happy=1.0), facing=False),  # b: 1 of 4 samples facing
+        sample("b", 2.0, probs(happy=1.0), facing=False),
+        sample("b", 3.0, probs(happy=1.0), facing=False),
+        sample("b", 4.0, probs(happy=1.0), facing=True),
+        sample("c", 2.0, probs(happy=1.0)),  # present, no head pose: not in the share
+        sample("a", 12.0, probs(happy=1.0)),
+    ]
+    first, second = mood_windows(ROOM, students, samples, 0.0, 20.0, 10.0)
+    assert first.present == 3 and first.facing_share == pytest.approx((1.0 + 0.25) / 2)
+    assert second.present == 1 and second.facing_share is None

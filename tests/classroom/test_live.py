@@ -12,6 +12,7 @@ from waiting import wait_until
 from fer.classroom.samples import StudentSample
 from fer.errors import InputError
 from fer.classroom.live import StreamState, StudentStream
+from fer.vision.pose import HeadPose
 from fer.vision.records import Face, FrameResult
 from fer.classroom.rooms import RoomClosedError
 
@@ -40,6 +41,9 @@ class FakeAnalyzer:
             raise InputError("broken frame")
         if marker == 0:
             return FrameResult(faces=[], timestamp=timestamp)
+        if marker in (3, 4):  # a face with a head pose: facing the screen (3) or turned away (4)
+            pose = HeadPose(yaw=0.0 if marker == 3 else 60.0, pitch=5.0, roll=0.0)
+            return FrameResult(faces=[Face((10, 10, 40, 40), HAPPY, 1, pose=pose)], timestamp=timestamp)
         probs = HAPPY if marker == 1 else SAD
         return FrameResult(faces=[Face((10, 10, 40, 40), probs, 1)], timestamp=timestamp)
 
@@ -106,6 +110,21 @@ def test_samples_are_sent_about_once_per_interval_with_the_mean_face_probabiliti
     assert all(isinstance(s, StudentSample) and s.room == "ABCD-EFGH" and s.student_id == "s1" for s in sent)
     assert all(s.probs is not None and abs(sum(s.probs) - 1) < 1e-6 for s in sent)
     assert sent[0].time == pytest.approx(1000.0 + 101.0, abs=0.15)
+
+
+@pytest.mark.parametrize("markers, facing", [((3,), True), ((4,), False), ((1,), None), ((3, 3, 4), True), ((4, 4, 3), False)],
+                         ids=["facing", "turned-away", "no-pose", "mostly-facing", "mostly-turned-away"])
+def test_a_sample_says_whether_the_face_was_mostly_facing_the_screen(rig, markers, facing):
+    stream, clock, _, sent = rig
+    for i in range(25):  # 2.5 s at 10 frames a second; the stream analyzes 2 a second
+        clock.t = 100.0 + i / 10
+        stream.process(frame(markers[(i // 5) % len(markers)]))
+        stream.step()
+    assert sent and all(s.probs is not None for s in sent)
+    if len(markers) == 1:
+        assert all(s.facing is facing for s in sent)
+    else:
+        assert sum(s.facing is facing for s in sent) >= len(sent) / 2
 
 
 def test_a_frame_without_face_gives_an_absent_sample(rig):

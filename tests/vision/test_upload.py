@@ -205,6 +205,33 @@ def test_a_pixel_bomb_is_refused_from_its_header_without_the_memory_growing(bomb
     print(f"{bomb}: refused in {result['seconds'] * 1000:.1f} ms, peak memory +{result['grown_mb']:.1f} MB")
 
 
+@pytest.fixture(scope="module")
+def video_bomb() -> bytes:
+    """A 0.5 MB MOV declaring 64x64 frames whose PNG-coded frames are 16000x16000 (near FFmpeg's
+    own ceiling): unguarded, decoding its first frame took 8.9 s and 490 MB here."""
+    from fractions import Fraction
+
+    frame = png_bomb(16000, 16000)
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format="mov") as output:
+        stream = output.add_stream("png", rate=1)
+        stream.width, stream.height, stream.pix_fmt, stream.time_base = 64, 64, "gray", Fraction(1, 1)
+        for i in range(2):
+            packet = av.Packet(frame)
+            packet.stream, packet.pts, packet.dts, packet.time_base = stream, i, i, Fraction(1, 1)
+            output.mux(packet)
+    return buffer.getvalue()
+
+
+def test_a_video_whose_frames_are_far_larger_than_its_header_says_is_stopped_by_the_decoder(video_bomb, tmp_path):
+    assert len(video_bomb) < 600_000
+    result = run_isolated('analyze_upload(data, "bomb.mov", None, UploadLimits())', video_bomb, tmp_path)
+    assert result["outcome"].startswith("bomb.mov: the video cannot be decoded after 0 frames"), result
+    assert "larger than the 8.29 megapixels allowed" in result["outcome"]
+    assert result["grown_mb"] < 100, result
+    print(f"video bomb: refused in {result['seconds'] * 1000:.1f} ms, peak memory +{result['grown_mb']:.1f} MB")
+
+
 def test_a_bomb_under_a_lying_name_and_through_the_cli_path_is_refused_the_same(pixel_bomb):
     with pytest.raises(InputError, match="holiday.jpg: the image is 20000x20000 pixels"):
         decode_image(pixel_bomb, "holiday.jpg", UploadLimits())
@@ -337,7 +364,8 @@ def test_a_video_whose_frames_grow_past_the_limit_midway_is_stopped_by_the_decod
     with av.open(io.BytesIO(data)) as unguarded:
         assert {(f.width, f.height) for f in unguarded.decode(video=0)} == {(64, 64), (640, 480)}
     video = analyze_video_bytes(data, analyzer, "grow.mkv", fps=1, limits=UploadLimits(max_video_pixels=100 * 100))
-    assert video.problem.startswith("grow.mkv: the video is corrupt after") and video.frames_decoded <= 10
+    assert video.problem.startswith("grow.mkv: the video cannot be decoded after") and video.frames_decoded <= 10
+    assert "larger than the 0.01 megapixels allowed" in video.problem
 
 
 def test_a_video_stops_at_the_frame_limit_and_says_so(clip, analyzer):
@@ -412,3 +440,21 @@ def test_an_upload_waits_for_a_slot_a_student_holds_and_goes_on_when_it_is_free(
     image = cv2.imencode(".png", astronaut[0])[1].tobytes()
     assert isinstance(analyze_upload(image, "a.png", analyzer, turn=gate.turn), ImageAnalysis)
     assert gate.stats().turns == 1 + 7 + 1 and gate.stats().busy == 0
+
+
+def test_progress_is_reported_and_a_visitor_leaving_midway_ends_the_analysis_and_frees_the_slot(clip, analyzer):
+    gate = AnalysisGate(1)
+    seen: list[float] = []
+    analyze_video_bytes(clip, analyzer, "clip.mp4", fps=2, turn=gate.turn, progress=seen.append)
+    assert seen == sorted(seen) and seen[0] == 0.0 and 0.8 < seen[-1] <= 1.0 and len(seen) == 6
+
+    class Left(Exception):
+        """What Streamlit raises in the script thread when the visitor leaves or reruns."""
+
+    def leave(done: float) -> None:
+        if done >= 0.3:
+            raise Left
+
+    with pytest.raises(Left):
+        analyze_upload(clip, "clip.mp4", analyzer, fps=2, turn=gate.turn, progress=leave)
+    assert gate.stats().busy == 0

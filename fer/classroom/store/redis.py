@@ -687,17 +687,21 @@ class RedisStore(Store):
 
 
 def _member(sample: StudentSample) -> str:
+    """``student|time|probs``, and ``|1`` or ``|0`` after it where the sample says whether the
+    face was facing the screen; members written before that field existed have three parts."""
     probs = "-" if sample.probs is None else ",".join(repr(p) for p in sample.probs)
-    return f"{sample.student_id}|{sample.time!r}|{probs}"
+    facing = "" if sample.facing is None else f"|{int(sample.facing)}"
+    return f"{sample.student_id}|{sample.time!r}|{probs}{facing}"
 
 
 def _sample(code: str, member: str) -> StudentSample:
-    student_id, when, probs = member.split("|")
+    student_id, when, probs, *facing = member.split("|")
     return StudentSample(
         room=code,
         student_id=student_id,
         time=float(when),
         probs=None if probs == "-" else tuple(float(p) for p in probs.split(",")),
+        facing=bool(int(facing[0])) if facing else None,
     )
 
 

@@ -330,6 +330,19 @@ def test_samples_round_trip_with_their_exact_numbers(store):
     assert store.samples(code, student_id=ada.id) == [written[0], written[2]]
 
 
+def test_samples_keep_whether_the_face_was_facing_the_screen(store):
+    code, _ = store.create_room("Algebra")
+    ada = store.join(code, "Ada")
+    written = [
+        StudentSample(code, ada.id, 1001.0, probs(1), facing=True),
+        StudentSample(code, ada.id, 1002.0, probs(1), facing=False),
+        StudentSample(code, ada.id, 1003.0, probs(1)),  # no head pose: unknown
+        StudentSample(code, ada.id, 1004.0, None),
+    ]
+    store.record(written)
+    assert [s.facing for s in store.samples(code)] == [True, False, None, None]
+
+
 def test_recording_updates_last_seen_and_last_face_monotonically(store):
     code, _ = store.create_room("Algebra")
     ada = store.join(code, "Ada")
@@ -467,7 +480,7 @@ def test_only_numbers_and_names_are_stored(sqlite_store):
         for row in conn.execute(f"PRAGMA table_info({table})")
     }
     assert "BLOB" not in columns.values()
-    assert {name for (table, name), kind in columns.items() if table == "samples"} == {"room", "student", "time", *EMOTIONS}
+    assert {name for (table, name), kind in columns.items() if table == "samples"} == {"room", "student", "time", "facing", *EMOTIONS}
 
 
 def test_a_second_thread_and_connection_see_the_data(sqlite_store):
@@ -569,3 +582,21 @@ def test_a_redis_url_where_nothing_listens_is_a_clear_error_at_start(tmp_path):
     url = f"redis://127.0.0.1:{free_port()}/0"
     with pytest.raises(StorageUnavailableError, match=r"REDIS_URL"):
         open_store(AppConfig(data_dir=tmp_path / "d", redis_url=url))
+
+
+def test_a_database_from_before_the_facing_column_is_upgraded_and_keeps_its_samples(tmp_path):
+    import sqlite3
+
+    from fer.config import DB_FILENAME
+
+    data = tmp_path / "data"
+    with SQLiteStore(data) as store:
+        code, _ = store.create_room("Algebra")
+        ada = store.join(code, "Ada")
+        store.record([StudentSample(code, ada.id, 1001.0, probs(1), facing=True)])
+    with sqlite3.connect(data / DB_FILENAME) as conn:  # as an older ClassMood left it
+        conn.execute("ALTER TABLE samples DROP COLUMN facing")
+    with SQLiteStore(data) as store:
+        assert [s.facing for s in store.samples(code)] == [None]
+        store.record([StudentSample(code, ada.id, 1002.0, probs(1), facing=False)])
+        assert [s.facing for s in store.samples(code)] == [None, False]
