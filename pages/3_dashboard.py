@@ -18,7 +18,7 @@ from fer.classroom.dashboard import dashboard_view
 from fer.classroom.rooms import RoomError
 from ui.charts import distribution_figure, rates_figure, timeline_figure, trend_html
 from ui.common import config, link, plain, sidebar, storage_notice, store
-from ui.teacher import rotate_key, sign_out, teacher_gate
+from ui.teacher import rotate_key, sign_out, still_signed_in, teacher_gate
 
 sidebar()
 st.title("Teacher dashboard")
@@ -35,6 +35,8 @@ STATE = f"dashboard:{room.code}"
 @st.fragment(run_every=1)
 def live() -> None:
     """The live part, re-run every second on its own."""
+    if not still_signed_in():
+        st.rerun()  # the whole page: the gate asks for the key again
     state = st.session_state.setdefault(STATE, {"history": None, "active": set()})
     try:
         view, state["history"] = dashboard_view(store(), room.code, cfg, time.time(), state["history"], state["active"])

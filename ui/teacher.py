@@ -45,6 +45,13 @@ def signed_in_room() -> Room | None:
     return None
 
 
+def still_signed_in() -> bool:
+    """Whether this session's token still opens its room; the dashboard's live part asks
+    every second, so a new key or a sign-out elsewhere closes an open tab too."""
+    token = st.session_state.get(_TOKEN)
+    return bool(token) and store().teacher_session(token) is not None
+
+
 def sign_in(code: str) -> None:
     """Open a teacher session for ``code`` in this Streamlit session (the cookie follows)."""
     st.session_state[_TOKEN] = store().open_teacher_session(code, _ttl_s())

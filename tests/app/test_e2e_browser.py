@@ -179,6 +179,15 @@ def test_a_reload_keeps_the_dashboard_and_no_url_ever_carries_the_key(server):
             open_dashboard(other, url, code, key)
             other.reload()
             wait_for(lambda: "Students joined" in metrics(other), 60, "the second browser's dashboard after a reload", other, "other-reload")
+
+            # A new key made in the first browser ends the second one's session, its open tab
+            # included (the live part checks the session every second); the first stays in.
+            teacher.get_by_text("Manage the room").click()
+            teacher.get_by_role("button", name="Make a new teacher key").click()
+            wait_for(lambda: other.get_by_label("Teacher key").count() == 1, 30, "the key form in the other browser",
+                     other, "rotated-other")
+            wait_for(lambda: "Students joined" in metrics(teacher) and teacher.get_by_text("New teacher key").count(), 30,
+                     "the first browser's dashboard with its new key", teacher, "rotated-mine")
         finally:
             browser.close()
 
