@@ -207,8 +207,9 @@ def client() -> str:
         forwarded = st.context.headers.get("X-Forwarded-For")
     except Exception:  # no request (a page tested alone)
         peer, forwarded = None, None
-    # Outside a real request (AppTest) these are placeholders, not text.
-    peer = peer if isinstance(peer, str) else None
+    # Streamlit gives None for a loopback peer (a proxy on this host); outside a real request
+    # (AppTest) these are placeholders, not text.
+    peer = "127.0.0.1" if peer is None else peer if isinstance(peer, str) else None
     forwarded = forwarded if isinstance(forwarded, str) else None
     return client_address(peer, forwarded, config().trusted_proxies)
 
