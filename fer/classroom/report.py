@@ -6,8 +6,8 @@ ranks students by expression is exactly the use ClassMood refuses (see the landi
 
 A bucket with only one or two present students would still be those students' own data
 ("the class mood" of one face is that face), so the report hides the emotion mix of every
-bucket with fewer than ``min_present`` present students (k-anonymity): its counts stay, its
-shares are empty and ``mix_hidden`` says why. Text cells of the CSV that a spreadsheet would
+bucket with fewer than ``min_present`` present students (k-anonymity), and its share facing
+the screen: its counts stay, its shares are empty and ``mix_hidden`` says why. Text cells of the CSV that a spreadsheet would
 run as a formula (``=``, ``+``, ``-``, ``@``) are prefixed with an apostrophe.
 """
 
@@ -135,10 +135,10 @@ def csv_cell(value) -> object:
 
 
 def hide_small_buckets(windows: list[MoodWindow], min_present: int) -> tuple[list[MoodWindow], frozenset[float]]:
-    """``windows`` with the mix of every bucket of fewer than ``min_present`` present students
-    removed, and the start times of those buckets."""
+    """``windows`` with the mix (and the share facing the screen) of every bucket of fewer than
+    ``min_present`` present students removed, and the start times of those buckets."""
     hidden = frozenset(w.start for w in windows if w.shares is not None and w.present < min_present)
-    return [replace(w, shares=None) if w.start in hidden else w for w in windows], hidden
+    return [replace(w, shares=None, facing_share=None) if w.start in hidden else w for w in windows], hidden
 
 
 def session_report(store: Store, room_code: str, width_s: float, now: float, min_present: int = 3) -> SessionReport:
