@@ -2,8 +2,10 @@
 
 A room code is what a teacher reads aloud or pastes into a chat, so it is short and drawn
 from letters nobody confuses (no 0/O, 1/I); it is random enough that nobody finds a lecture
-by guessing. The teacher key is the only thing guarding the dashboard, so the store keeps
-just a salted scrypt hash of it: a copied database file does not reveal any key.
+by guessing. The teacher key guards the dashboard, so the store keeps just a salted scrypt
+hash of it: a copied database file does not reveal any key. Once a key has been checked, a
+random session token stands for it (and a resume token for a student's browser); the store
+keeps only their SHA-256 (:func:`token_hash`), so a copied file opens no session either.
 """
 
 from __future__ import annotations
