@@ -13,7 +13,7 @@ _EXPORTS = {
     "AnalyzerOptions": "fer.vision.pipeline",
     "Face": "fer.vision.records",
     "FrameResult": "fer.vision.records",
-    "Detection": "fer.vision.records",
+    "HeadPose": "fer.vision.pose",
     "FerError": "fer.errors",
     "InputError": "fer.errors",
     "ModelLoadError": "fer.errors",

@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bench": ("fer.bench.classifier", "classifier and pipeline speed against the peer `fer` package"),
     "bench-detect": ("fer.bench.detect", "face detectors: recall, false positives and time on real-face scenes"),
     "bench-align": ("fer.bench.align", "eye-line alignment: accuracy with and without it"),
+    "bench-pose": ("fer.bench.pose", "head pose and the facing flag on real FER-2013 photos (and a picture)"),
     "loadtest": ("fer.bench.loadtest", "many simulated students through the app's own stream code"),
 }
 

@@ -82,6 +82,10 @@ class AppConfig:
     #: the `yuface` wheel does not install (Python other than 3.11 on x86-64 Linux); unknown
     #: names are reported by ``fer.vision.detect``, where the list of detectors lives.
     detector: str = "yunet"
+    #: Longest side, in pixels, of the copy of a student's frame the detector searches
+    #: (``CLASSMOOD_DETECT_MAX_SIDE``; 0 = the detector's own default). A student's webcam face
+    #: is large, so a small copy finds it at a quarter of a full search's cost.
+    detect_max_side: int = 320
     #: Run the face detector on every n-th analyzed frame of a student and follow the
     #: tracked faces in between (``CLASSMOOD_DETECT_EVERY``; 1 = detect on every frame).
     #: Detection is most of an analysis's cost, and between detections each face is followed
@@ -135,9 +139,12 @@ class AppConfig:
     #: Width the browser is asked to capture at (``CLASSMOOD_CAMERA_WIDTH``, pixels). Faces
     #: need no more than 640, and every extra pixel is decoded and re-encoded on the server.
     camera_width: int = 640
-    #: Frame rate the browser is asked for (``CLASSMOOD_CAMERA_FPS``); the video passed back
-    #: to the student is encoded at this rate, which dominates the server's CPU per student.
+    #: Frame rate the browser is asked for (``CLASSMOOD_CAMERA_FPS``); the server decodes every
+    #: frame it receives, so this sets most of its CPU per student.
     camera_fps: float = 15.0
+    #: Seconds between two refreshes of the student page's status (``CLASSMOOD_STATUS_INTERVAL_S``):
+    #: the face seen, the expression, "connection lost"; each refresh is a script run on the server.
+    status_interval_s: float = 3.0
     #: Largest upload the "Analyze media" page accepts, in MB (``CLASSMOOD_MAX_UPLOAD_MB``).
     #: Streamlit's own limit, ``server.maxUploadSize`` in ``.streamlit/config.toml``, is the same
     #: 50 (the server refuses larger request bodies before they are held in memory; a test keeps
@@ -213,7 +220,7 @@ class AppConfig:
         _check(0 < self.analysis_fps <= 30, "analysis_fps", "must be in (0, 30]", self.analysis_fps)
         _check(bool(_DETECTOR_NAME.fullmatch(self.detector)), "detector", "must be a detector name like 'haar'", self.detector)
         for name in ("sample_interval_s", "presence_timeout_s", "idle_stop_s", "chart_window_s", "report_window_s",
-                     "max_upload_mb", "max_video_s", "media_fps"):
+                     "max_upload_mb", "max_video_s", "media_fps", "status_interval_s"):
             _check(getattr(self, name) > 0, name, "must be > 0", getattr(self, name))
         _check(
             self.presence_timeout_s > self.sample_interval_s,
@@ -221,10 +228,19 @@ class AppConfig:
             f"must exceed sample_interval_s ({self.sample_interval_s}), or present students flicker to absent between samples",
             self.presence_timeout_s,
         )
+        _check(
+            self.status_interval_s < self.presence_timeout_s,
+            "status_interval_s",
+            f"must be below presence_timeout_s ({self.presence_timeout_s}), or a lost connection's heartbeats "
+            "arrive too seldom and the teacher's tile flickers to 'no video'",
+            self.status_interval_s,
+        )
         _check(160 <= self.camera_width <= 1920, "camera_width", "must be in [160, 1920]", self.camera_width)
         _check(1 <= self.camera_fps <= 60, "camera_fps", "must be in [1, 60]", self.camera_fps)
         _check(self.trend_points >= 1, "trend_points", "must be >= 1", self.trend_points)
         _check(1 <= self.detect_every <= 30, "detect_every", "must be in [1, 30]", self.detect_every)
+        _check(self.detect_max_side == 0 or 64 <= self.detect_max_side <= 1920, "detect_max_side",
+               "must be 0 or in [64, 1920]", self.detect_max_side)
         _check(0 <= self.analysis_slots <= 256, "analysis_slots", "must be in [0, 256]", self.analysis_slots)
         for name in ("retention_days", "teacher_session_h", "rate_window_s", "max_backoff_s"):
             _check(getattr(self, name) > 0, name, "must be > 0", getattr(self, name))
@@ -253,7 +269,7 @@ class AppConfig:
         # One classifier thread: the app runs one analysis per core (the fair queue's slots),
         # so more threads per analysis would only fight over the same cores.
         return AnalyzerOptions(model_path=self.model_path, detector=self.detector, detect_every=self.detect_every,
-                               classifier_threads=1)
+                               detect_max_side=self.detect_max_side or None, classifier_threads=1)
 
     def upload_limits(self):
         """The :class:`fer.vision.upload.UploadLimits` of the "Analyze media" page (and, without the
@@ -456,6 +472,7 @@ _APP_VARS: dict[str, tuple[str, Callable[[Any, str], Any]]] = {
     "analysis_fps": ("CLASSMOOD_ANALYSIS_FPS", _number),
     "detector": ("CLASSMOOD_DETECTOR", _text),
     "detect_every": ("CLASSMOOD_DETECT_EVERY", _integer),
+    "detect_max_side": ("CLASSMOOD_DETECT_MAX_SIDE", _integer),
     "analysis_slots": ("CLASSMOOD_ANALYSIS_SLOTS", _integer),
     "model_path": ("CLASSMOOD_MODEL_PATH", _path),
     "data_dir": ("CLASSMOOD_DATA_DIR", _path),
@@ -471,6 +488,7 @@ _APP_VARS: dict[str, tuple[str, Callable[[Any, str], Any]]] = {
     "trend_points": ("CLASSMOOD_TREND_POINTS", _integer),
     "camera_width": ("CLASSMOOD_CAMERA_WIDTH", _integer),
     "camera_fps": ("CLASSMOOD_CAMERA_FPS", _number),
+    "status_interval_s": ("CLASSMOOD_STATUS_INTERVAL_S", _number),
     "max_upload_mb": ("CLASSMOOD_MAX_UPLOAD_MB", _number),
     "max_video_s": ("CLASSMOOD_MAX_VIDEO_S", _number),
     "media_fps": ("CLASSMOOD_MEDIA_FPS", _number),

@@ -1,24 +1,25 @@
 """Join a class (student): room code and name, an explicit consent step, then the camera.
 
-The camera starts only after consent, and only in the browser that gave it: a reload
-resumes the student through a secret resume token kept in a cookie of this browser (never
-their id, never in the URL), so a shared join link or a copied address hands over nothing
-and a new browser sees the consent step again. The student sees their own video with the face box
-and their current expression, and can leave at any time. Wiring only: the live processing
+The camera starts only after consent, with the consent's own press, and only in the browser
+that gave it: a reload resumes the student through a secret resume token kept in a cookie of
+this browser (never their id, never in the URL), so a shared join link or a copied address hands
+over nothing and a new browser sees the consent step again. The student sees their own video
+(from their browser: nothing is sent back), whether their face is seen and their current
+expression, and can turn the camera off or leave at any time. The camera component is driven by
+the app (ui.camera, fer.classroom.live.CameraKeeper), which restarts a stream that ended without
+the student asking and says "connection lost" until it is back. Wiring only: the live processing
 is :class:`fer.classroom.live.StudentStream`, the storage :mod:`fer.classroom.store`.
 """
 
 import time
-
-import av
 import streamlit as st
-from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
-from fer.classroom.live import StreamState, StudentStream
+from fer.classroom.live import CameraKeeper, CameraPhase, StreamState, StudentStream
 from fer.classroom.ratelimit import JOIN
 from fer.classroom.rooms import NameTakenError, RoomClosedError, RoomError, RoomLockedError, UnknownStudentError, name_key
 from fer.classroom.store.base import StorageUnavailableError
 from fer.classroom.turn import browser_rtc_configuration, session_credential
+from ui.camera import answer_pending, camera, component_value, preview, stop_camera, stopper
 from ui.common import (
     ai_act_note, analysis_gate, client, config, cookie, limiter, new_analyzer, plain, query_param, raw_store, set_cookie,
     sidebar, storage_notice, store,
@@ -37,9 +38,10 @@ RESUME_COOKIE = "classmood_student"
 RETRY_S = 3
 
 CAMERA_DENIED = (
-    "Your browser blocked the camera. ClassMood needs it to estimate your expression: allow the camera "
-    "for this site (the camera icon in the address bar), then press START again. You can also simply "
-    "not take part: nothing happens if you leave this page."
+    "Your camera did not start: your browser blocked it, or there is none, or another program uses it. "
+    "ClassMood needs it to estimate your expression: allow the camera for this site (the camera icon in "
+    "the address bar), then press **Turn my camera on**. You can also simply not take part: nothing "
+    "happens if you leave this page."
 )
 
 
@@ -110,10 +112,15 @@ def step_consent() -> None:
         }
         st.query_params["room"] = student.room
         del st.session_state["joining"]
+        keeper_for(st.session_state["student"]).want()  # this press starts the camera: nothing more to press
         st.rerun()
     if cols[1].button("Go back"):
         del st.session_state["joining"]
         st.rerun()
+
+
+def camera_key(student: dict) -> str:
+    return f"student-{student['id']}"
 
 
 def stream_for(student: dict) -> StudentStream:
@@ -121,89 +128,145 @@ def stream_for(student: dict) -> StudentStream:
     key = f"stream:{student['id']}"
     if key not in st.session_state:
         st.session_state[key] = StudentStream.from_config(
-            cfg, student["code"], student["id"], new_analyzer().analyze, store().record_sample, gate=analysis_gate()
+            cfg, student["code"], student["id"], new_analyzer().analyze, store().record_sample, gate=analysis_gate(),
+            on_ended=stopper(camera_key(student)),
         )
     return st.session_state[key]
+
+
+def keeper_for(student: dict) -> CameraKeeper:
+    """The student's camera switch (fer.classroom.live.CameraKeeper), kept for the session."""
+    return st.session_state.setdefault(f"keeper:{student['id']}", CameraKeeper(name=student["id"]))
+
+
+def leave(student: dict, erase: bool = False) -> None:
+    """The student leaves (their camera stops); with ``erase`` their name and numbers go too."""
+    stream_for(student).stop(mark_absent=False, final=True)
+    keeper_for(student).end()
+    stop_camera(camera_key(student))
+    try:
+        store().leave(student["id"])
+        if erase:
+            store().delete_student_data(student["id"])
+    except (UnknownStudentError, RoomError):
+        pass
+    for prefix in ("stream", "keeper"):
+        st.session_state.pop(f"{prefix}:{student['id']}", None)
+    del st.session_state["student"]
+    st.session_state["left"] = (student["lecture"], erase)
+
+
+def turn_off(student: dict) -> None:
+    keeper_for(student).stop()
+    stream_for(student).stop(mark_absent=True)
 
 
 def step_camera() -> None:
     student = st.session_state["student"]
     set_cookie(RESUME_COOKIE, student["token"], cfg.retention_s)
-    stream = stream_for(student)
+    stream, keeper = stream_for(student), keeper_for(student)
     st.markdown(f"**{plain(student['lecture'])}** (room {student['code']}): you are **{plain(student['name'])}**.")
-
-    def video_frame_callback(frame: av.VideoFrame) -> av.VideoFrame:
-        # Runs on streamlit-webrtc's thread for every frame: no st.* here.
-        if not stream.running:
-            stream.start()
-        out = stream.process(frame.to_ndarray(format="bgr24"))
-        return av.VideoFrame.from_ndarray(out, format="bgr24")
-
-    def on_video_ended() -> None:
-        stream.stop(mark_absent=True)
-
+    if keeper.phase is not CameraPhase.ENDED and not room_open(student["code"]):
+        keeper.end()
+    if keeper.phase is CameraPhase.ENDED:
+        # The lecture ended (or the teacher removed this student): the connection is closed by
+        # the server, and the component is not rendered any more (its iframe goes, and with it
+        # the browser's camera).
+        stop_camera(camera_key(student))
+        error = stream.status().error
+        stream.stop(mark_absent=False, final=True)
+        if room_open(student["code"]) and error:
+            st.warning(f"Your camera is off and nothing more is sent: {plain(error)}.")
+        else:
+            st.info("The lecture has ended. Your camera is off and nothing more is sent. You can close this page.")
+        return
     # This session's own TURN login (fer.classroom.turn), for the browser only.
     turn_key = f"turn:{student['id']}"
     st.session_state[turn_key] = session_credential(cfg, student["id"], st.session_state.get(turn_key))
 
     video, side = st.columns([3, 2])
     with video:
-        webrtc_streamer(
-            key=f"student-{student['id']}",
-            mode=WebRtcMode.SENDRECV,
-            frontend_rtc_configuration=browser_rtc_configuration(cfg, st.session_state[turn_key]),
-            server_rtc_configuration=cfg.rtc_configuration(),
-            media_stream_constraints=cfg.media_stream_constraints(),
-            video_frame_callback=video_frame_callback,
-            on_video_ended=on_video_ended,
-            async_processing=True,
-            translations={"device_access_denied": CAMERA_DENIED},
-        )
+        if keeper.phase in (CameraPhase.STARTING, CameraPhase.LIVE, CameraPhase.RECONNECTING):
+            preview(cfg.media_stream_constraints())
+        camera(camera_key(student), stream, keeper,
+               frontend_rtc_configuration=browser_rtc_configuration(cfg, st.session_state[turn_key]),
+               server_rtc_configuration=cfg.rtc_configuration(),
+               media_stream_constraints=cfg.media_stream_constraints(),
+               translations={"device_access_denied": CAMERA_DENIED})
+        if keeper.phase in (CameraPhase.STARTING, CameraPhase.LIVE, CameraPhase.RECONNECTING):
+            st.button("Turn my camera off", on_click=turn_off, args=(student,))
+        else:
+            st.button("Turn my camera on", type="primary", on_click=keeper.want)
     with side:
-        status_panel(stream)
-        leave = st.button("Leave the class", type="primary")
+        status_panel(student)
+        leaving = st.button("Leave the class", type="primary")
         erase = st.button("Leave and delete my numbers", help="Your name and every number of yours are erased now.")
-        if leave or erase:
-            stream.stop(mark_absent=False, final=True)
-            try:
-                store().leave(student["id"])
-                if erase:
-                    store().delete_student_data(student["id"])
-            except (UnknownStudentError, RoomError):
-                pass
-            st.session_state.pop(f"stream:{student['id']}", None)
-            del st.session_state["student"]
-            st.session_state["left"] = (student["lecture"], erase)
+        if leaving or erase:
+            leave(student, erase=erase)
             st.rerun()
 
 
-@st.fragment(run_every=1)
-def status_panel(stream: StudentStream) -> None:
+@st.fragment(run_every=cfg.status_interval_s)
+def status_panel(student: dict) -> None:
+    """What the student sees of their stream, refreshed on its own; it also keeps the camera.
+
+    Each refresh passes the component's state and the stream's last frame to the keeper (a
+    stream that ended without STOP is restarted from here), sends the "connection lost"
+    heartbeat while it is not back, and ends everything when the lecture ends.
+    """
+    stream, keeper = stream_for(student), keeper_for(student)
+    if keeper.phase is CameraPhase.ENDED:
+        return
     status = stream.status()
     storage_notice()
-    if status.state is StreamState.WAITING:
-        st.info(
-            "Press **START** to turn your camera on. If nothing happens, your browser may be asking for "
-            "permission, or it blocked the camera: allow it in the address bar and press START again."
-        )
-    elif status.state is StreamState.STALLED:
-        st.error(
-            "Connection lost: your video has not reached the server for a few seconds. Check your network, "
-            "then press STOP and START. Until it is back, the teacher sees you as absent."
-        )
-    elif status.state is StreamState.STOPPED:
-        st.info("Your camera is off; the teacher sees you as absent. Press START to turn it on again.")
-    elif status.state is StreamState.ENDED:
-        st.warning(f"Analysis stopped: {plain(status.error)}.")
-    else:
+    if status.state is StreamState.ENDED or not room_open(student["code"]):
+        keeper.end()
+        st.rerun(scope="app")
+    context = st.session_state.get(camera_key(student))
+    keeper.observe(component_value(st.session_state, camera_key(student)) is not None,
+                   bool(context is not None and context.state.playing),
+                   bool(context is not None and context.state.signalling), stream.last_frame_at)
+    if keeper.lost:
+        stream.heartbeat(lost=True)
+    if keeper.needs_rerun or answer_pending(camera_key(student)):
+        st.rerun(scope="app")  # the component is told to play or stop, and gets its answer, only in a full run
+
+    phase = keeper.phase
+    if phase is CameraPhase.LIVE:
+        st.success("Camera on: your video reaches the server.")
         expression = status.expression
         if expression is None:
-            st.warning("No face found: face the camera, in good light.")
+            st.warning("Face not seen: face the camera, in good light. The teacher sees you as absent.")
         else:
             label, confidence = expression
+            st.markdown("Face seen: **yes**")
             st.metric("Your expression now", label, f"{confidence:.0%} confidence", delta_color="off")
+        st.caption(f"Frames analyzed: {status.frames_analyzed} of {status.frames_in} received.")
+    elif keeper.lost and phase is CameraPhase.GAVE_UP:
+        st.error("Connection lost: your video did not come back after several tries. Check your network, "
+                 "then press **Turn my camera on**. Until then the teacher sees you as absent.")
+    elif keeper.lost:
+        st.error(f"Connection lost: reconnecting your camera ({keeper.lost_for:.0f} s). "
+                 "The teacher sees \"connection lost\" until it is back.")
+    elif phase is CameraPhase.STARTING:
+        st.info("Starting your camera… If your browser asks for permission, allow the camera.")
+    elif phase is CameraPhase.BLOCKED:
+        st.error(CAMERA_DENIED)
+    else:
+        st.info("Your camera is off; the teacher sees you as absent. Press **Turn my camera on** to turn it on again.")
     if status.error and status.state is not StreamState.ENDED:
         st.caption(f"Last problem: {plain(status.error)}")
+
+
+def room_open(code: str) -> bool:
+    """Whether the lecture still runs. A store outage is not its end: the stream goes on and
+    its samples wait in the buffer (the status panel says so), so this answers yes then."""
+    try:
+        return raw_store().get_room(code).is_open
+    except RoomError:
+        return False
+    except StorageUnavailableError:
+        return True
 
 
 if "left" in st.session_state and "student" not in st.session_state and "joining" not in st.session_state:

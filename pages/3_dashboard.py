@@ -100,6 +100,8 @@ def live() -> None:
                 st.markdown(f"🟢 present{facing} · {tile.expression} ({tile.confidence:.0%})")
             elif tile.presence is Presence.NO_FACE:
                 st.markdown("🟠 absent · camera on, no face seen")
+            elif tile.presence is Presence.LOST:
+                st.markdown("🔴 absent · connection lost, reconnecting")
             elif tile.presence is Presence.AWAY:
                 st.markdown("⚪ absent · no video")
             else:

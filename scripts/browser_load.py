@@ -1,30 +1,42 @@
 """How many real students one app server carries: Chromium students with fake cameras, end to end.
 
-For each class size N (default 1, 2, 4) this starts a fresh ``streamlit run`` server with its
+For each class size N (default 1, 2, 4, 6) this starts a fresh ``streamlit run`` server with its
 own temporary data directory (SQLite store), opens a room through the store, opens the
-teacher's dashboard in a headless Chromium (as in a lecture, it costs the server a rerun a
-second), and launches N students, each in its own Chromium process with its own fake webcam
-(a .y4m of a real FER-2013 face on a photo). Once every student is present it measures for
-``--seconds`` and prints one markdown table row per N:
+teacher's dashboard in a headless Chromium (as in a lecture), measures the server idle with
+only the dashboard open, and launches N students, each in its own Chromium process with its
+own fake webcam (a .y4m of a real FER-2013 face on a photo, 640x480 at 15 fps by default,
+what a laptop webcam gives for the app's request). Each student joins, consents and presses
+"Start my camera" once; once every student is present it measures for ``--seconds``, then
+ends the lecture and measures again. It prints one markdown table row per run:
 
-- all present after: seconds from the first START press until every student had a face sample;
-- samples with a face per student per second (read back from the store over the window; the
-  server stores at most one per ``CLASSMOOD_SAMPLE_INTERVAL_S``), min and mean over students;
-- share of the window's samples that had a face;
-- the server's CPU % (utime+stime of /proc/<pid>/stat over the window, its children included;
-  100 % = one core) and its RSS at the end;
-- all Chromium processes' CPU % (N students and the teacher, every Chromium process);
-- the whole machine's CPU % (/proc/stat; 100 % = one core), which shows what else ran.
+- presses: the most presses any student needed (the run FAILS above 1: a student who had
+  to press twice is a student the class nearly lost);
+- all present after: seconds from the first press until every student had a face sample;
+- frames received and analyzed per second per student, read from each student's page
+  ("Frames analyzed: A of R received"): received is what the browser really sends;
+- the server's CPU % over the window (utime+stime of /proc/<pid>/stat, its threads and children;
+  100 % = one core), the idle CPU % before anyone joined, and per student
+  (window - idle) / N;
+- the capacity this projects for a 2-core server: (200 - idle) / per student, students;
+- the server's CPU % after the lecture ended (every stream stopped: back to idle);
+- all Chromium processes' CPU %, and the whole machine's (what else ran).
+
+A run FAILS when a student needed a second press, was not present in time, stopped
+streaming during the window, or was not told that the lecture ended; ``--repeat K`` runs each
+size K times and prints how many passed. With ``--pin`` the server runs on core 0 and the
+browsers on core 1 (from about six students the browsers' software video encoders starve the
+server otherwise; say so beside any figure).
 
 Needs Debian's chromium, playwright and the FER-2013 data set (as the browser tests). Run:
 
-    .venv/bin/python scripts/browser_load.py --students 1,2,4 --seconds 30
+    .venv/bin/python scripts/browser_load.py --students 1,2,4,6 --seconds 30
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -39,7 +51,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from browser import (  # noqa: E402  (tests/browser.py: the browser tests' helpers)
     ARTIFACTS, AppServer, camera_scene, descendants, is_chromium, join_as, launch_browser, metrics, open_dashboard,
-    start_camera, wait_for, write_y4m,
+    start_camera, streaming, wait_for, write_y4m,
 )
 
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -92,28 +104,75 @@ def machine_busy() -> tuple[float, float]:
 @dataclass
 class Row:
     students: int
+    presses: int
     all_present_s: float
-    face_rate_min: float
-    face_rate_mean: float
-    face_share: float
+    fps_min: float
+    fps_mean: float
+    received_fps: float
+    idle_cpu: float
     server_cpu: float
+    ended_cpu: float
     server_rss: float
     chromium_cpu: float
     machine_cpu: float
+    failure: str | None = None
+
+    @property
+    def per_student(self) -> float:
+        return max(0.0, self.server_cpu - self.idle_cpu) / self.students
+
+    @property
+    def capacity(self) -> float:
+        return (200.0 - self.idle_cpu) / self.per_student if self.per_student > 0 else float("inf")
 
     def markdown(self) -> str:
+        verdict = "pass" if self.failure is None else f"FAIL: {self.failure}"
         return (
-            f"| {self.students} | {self.all_present_s:.1f} | {self.face_rate_min:.2f} / {self.face_rate_mean:.2f} | "
-            f"{self.face_share:.0%} | {self.server_cpu:.0f} | {self.server_rss:.0f} | {self.chromium_cpu:.0f} | "
-            f"{self.machine_cpu:.0f} |"
+            f"| {self.students} | {self.presses} | {self.all_present_s:.1f} | {self.received_fps:.1f} | "
+            f"{self.fps_min:.2f} / {self.fps_mean:.2f} | "
+            f"{self.idle_cpu:.0f} | {self.server_cpu:.0f} | {self.per_student:.1f} | {self.capacity:.0f} | "
+            f"{self.ended_cpu:.0f} | {self.server_rss:.0f} | {self.chromium_cpu:.0f} | {self.machine_cpu:.0f} | {verdict} |"
         )
 
 
 HEADER = (
-    "| students | all present after (s) | face samples /student/s (min / mean) | share with a face "
-    "| server CPU % | server RSS MB | Chromium CPU % (all) | machine CPU % |\n"
-    "|---:|---:|---:|---:|---:|---:|---:|---:|"
+    "| students | presses (max) | all present after (s) | received fps /student | analyzed fps /student (min / mean) "
+    "| server CPU % idle "
+    "| server CPU % | per student % | projected 2-core capacity | CPU % after the end | server RSS MB "
+    "| Chromium CPU % (all) | machine CPU % | run |\n"
+    "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
 )
+
+ANALYZED = re.compile(r"Frames analyzed: (\d+) of (\d+) received")
+
+
+def analyzed_frames(page) -> tuple[int, int] | None:
+    """The analyzed and received frame counts the student's page shows (pages/2_join.py)."""
+    try:
+        match = ANALYZED.search(page.locator("body").inner_text(timeout=5000))
+    except Exception:
+        return None
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+def pin(pid: int, cores: set[int]) -> None:
+    """Every thread of ``pid`` onto ``cores`` (threads it starts later inherit it)."""
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            os.sched_setaffinity(int(task.name), cores)
+        except OSError:
+            pass
+
+
+def window_cpu(pid: int, seconds: float, page=None) -> tuple[float, dict, tuple, float]:
+    """(server CPU %, Chromium seconds per pid at the start, machine busy at the start, window) over ``seconds``."""
+    server0, chrome0, machine0, t0 = tree_cpu(pid), chromium_cpu(), machine_busy(), time.monotonic()
+    if page is not None:
+        page.wait_for_timeout(seconds * 1000)  # the sync API learns of page events only while it runs
+    else:
+        time.sleep(seconds)
+    window = time.monotonic() - t0
+    return 100 * (tree_cpu(pid) - server0) / window, chrome0, machine0, window
 
 
 def measure(n: int, args, fer_split, sync_api, workdir: Path) -> Row:
@@ -122,11 +181,15 @@ def measure(n: int, args, fer_split, sync_api, workdir: Path) -> Row:
 
     env = {
         "CLASSMOOD_ANALYSIS_FPS": str(args.analysis_fps),
-        "CLASSMOOD_CAMERA_WIDTH": str(args.width),
-        "CLASSMOOD_CAMERA_FPS": str(args.fps),
+        "CLASSMOOD_CAMERA_WIDTH": str(args.request_width or args.width),
+        "CLASSMOOD_CAMERA_FPS": str(args.request_fps or args.fps),
         "CLASSMOOD_PRESENCE_TIMEOUT_S": str(args.presence_timeout),
         "CLASSMOOD_SAMPLE_INTERVAL_S": "1",
+        "CLASSMOOD_STATUS_INTERVAL_S": str(args.status_interval),
     }
+    env["STREAMLIT_RUNNER_POST_SCRIPT_GC"] = "true" if args.post_script_gc else "false"
+    if args.trace_stops:
+        env["CLASSMOOD_TRACE_WORKER_STOP"] = "1"
     if args.model:
         env["CLASSMOOD_MODEL_PATH"] = str(args.model)
     cameras = []
@@ -136,6 +199,9 @@ def measure(n: int, args, fer_split, sync_api, workdir: Path) -> Row:
         cameras.append(path)
 
     with AppServer(workdir / f"data{n}", workdir / f"server{n}.log", env) as server:
+        if args.pin:
+            pin(server.pid, {0})
+            os.sched_setaffinity(0, {1})  # this script, Playwright's driver and the browsers it starts
         config = AppConfig.from_env(server.env)
         with open_store(config) as store, sync_api.sync_playwright() as p:
             code, key = store.create_room(f"Load test, {n} students")
@@ -143,56 +209,88 @@ def measure(n: int, args, fer_split, sync_api, workdir: Path) -> Row:
             teacher = teacher_browser.new_context(viewport={"width": 1400, "height": 1300}).new_page()
             open_dashboard(teacher, server.url, code, key)
             wait_for(lambda: metrics(teacher).get("Students joined") == "0", 60, "the teacher's dashboard")
+            teacher.wait_for_timeout(3000)
+            idle_cpu = window_cpu(server.pid, args.idle_seconds, teacher)[0]
 
             browsers = [launch_browser(p, camera) for camera in cameras]
-            pages = [join_as(b, server.url, code, f"Student {i + 1}") for i, b in enumerate(browsers)]
             started = time.monotonic()
+            pages = [join_as(b, server.url, code, f"Student {i + 1}") for i, b in enumerate(browsers)]
             console = {i: [] for i in range(n)}
             for i, page in enumerate(pages):
                 page.on("console", lambda m, i=i: console[i].append(f"{time.monotonic():.2f} {m.type}: {m.text[:300]}"))
-            for page in pages:
-                start_camera(page)
 
             def all_present():
                 recent = store.samples(code, start=time.time() - config.presence_timeout_s)
                 return len({s.student_id for s in recent if s.probs is not None}) == n
 
-            try:
-                wait_for(all_present, args.join_timeout, f"all {n} students present", teacher, f"load-{n}", poll=0.25)
-            except AssertionError:  # what each student saw and the server's threads, for whoever looks into it
+            def keep_failure(what: str) -> None:
+                # What each student saw and the server's threads, for whoever looks into it.
                 server.dump_threads()
                 for i, page in enumerate(pages):
-                    page.screenshot(path=str(ARTIFACTS / f"FAILED-load-{n}-student{i + 1}.png"), full_page=True)
+                    try:
+                        page.screenshot(path=str(ARTIFACTS / f"FAILED-load-{n}-student{i + 1}.png"), full_page=True)
+                    except Exception:
+                        pass
                     (ARTIFACTS / f"FAILED-load-{n}-student{i + 1}-console.txt").write_text("\n".join(console[i]))
+                print(f"N={n}: {what}", file=sys.stderr)
+
+            failure = None
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            try:
+                presses = max(start_camera(page, timeout=args.join_timeout) for page in pages)
+                wait_for(all_present, args.join_timeout, f"all {n} students present", teacher, f"load-{n}", poll=0.25)
+            except AssertionError as error:
+                keep_failure(str(error))
                 raise
             all_present_s = time.monotonic() - started
+            if presses > 1:
+                failure = f"a student had to press {presses} times"
 
-            server_cpu0, chrome0, machine0 = tree_cpu(server.pid), chromium_cpu(), machine_busy()
-            t0 = time.time()
-            time.sleep(args.seconds)
-            t1 = time.time()
-            server_cpu1, chrome1, machine1 = tree_cpu(server.pid), chromium_cpu(), machine_busy()
-            window = t1 - t0
+            teacher.wait_for_timeout(args.warmup * 1000)
+            frames0 = [analyzed_frames(page) for page in pages]
+            server_cpu, chrome0, machine0, window = window_cpu(server.pid, args.seconds, teacher)
+            chrome1, machine1 = chromium_cpu(), machine_busy()
+            frames1 = [analyzed_frames(page) for page in pages]
             rss = rss_mb(server.pid)
             teacher.screenshot(path=str(workdir / f"dashboard{n}.png"))
+            fps = [(b[0] - a[0]) / window if a and b else 0.0 for a, b in zip(frames0, frames1)]
+            received = [(b[1] - a[1]) / window if a and b else 0.0 for a, b in zip(frames0, frames1)]
+            dropped = [i + 1 for i, page in enumerate(pages) if not streaming(page)]
+            if dropped and failure is None:
+                failure = f"student(s) {dropped} stopped streaming during the window"
 
-            samples = store.samples(code, start=t0, end=t1)
-            students = [s.id for s in store.students(code)]
-            faces = [sum(1 for s in samples if s.student_id == sid and s.probs is not None) / window for sid in students]
+            # The teacher ends the lecture: every page must say so, and the server go back to idle.
+            store.close_room(code)
+            try:
+                for page in pages:
+                    wait_for(lambda page=page: "The lecture has ended" in page.locator("body").inner_text(), 30,
+                             "every student told that the lecture ended", page, f"load-{n}-ended")
+            except AssertionError as error:
+                failure = failure or str(error)
+            teacher.wait_for_timeout(3000)
+            ended_cpu = window_cpu(server.pid, args.idle_seconds, teacher)[0]
+            if failure is not None:
+                keep_failure(failure)
             for b in (teacher_browser, *browsers):
                 b.close()
+        if args.pin:
+            os.sched_setaffinity(0, set(range(os.cpu_count() or 1)))
 
     chrome_s = sum(chrome1.get(pid, 0.0) - chrome0.get(pid, 0.0) for pid in chrome1)
     return Row(
         students=n,
+        presses=presses,
         all_present_s=all_present_s,
-        face_rate_min=min(faces),
-        face_rate_mean=sum(faces) / len(faces),
-        face_share=(sum(s.probs is not None for s in samples) / len(samples)) if samples else 0.0,
-        server_cpu=100 * (server_cpu1 - server_cpu0) / window,
+        fps_min=min(fps),
+        fps_mean=sum(fps) / len(fps),
+        received_fps=sum(received) / len(received),
+        idle_cpu=idle_cpu,
+        server_cpu=server_cpu,
+        ended_cpu=ended_cpu,
         server_rss=rss,
         chromium_cpu=100 * chrome_s / window,
         machine_cpu=100 * (machine1[0] - machine0[0]) / window,
+        failure=failure,
     )
 
 
@@ -202,15 +300,24 @@ def _interrupt(*_) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--students", default="1,2,4", help="class sizes to measure, comma separated (default 1,2,4)")
-    parser.add_argument("--seconds", type=float, default=30, help="measurement window per class size (default 30)")
-    parser.add_argument("--width", type=int, default=320, help="fake camera width (default 320)")
-    parser.add_argument("--height", type=int, default=240, help="fake camera height (default 240)")
-    parser.add_argument("--fps", type=float, default=5, help="fake camera and CLASSMOOD_CAMERA_FPS (default 5)")
+    parser.add_argument("--students", default="1,2,4,6", help="class sizes to measure, comma separated (default 1,2,4,6)")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per class size (default 1)")
+    parser.add_argument("--seconds", type=float, default=30, help="measurement window per run (default 30)")
+    parser.add_argument("--warmup", type=float, default=10, help="seconds after all are present before measuring")
+    parser.add_argument("--idle-seconds", type=float, default=10, help="window of the idle and after-the-end figures")
+    parser.add_argument("--width", type=int, default=640, help="fake camera width (default 640)")
+    parser.add_argument("--height", type=int, default=480, help="fake camera height (default 480)")
+    parser.add_argument("--fps", type=float, default=15, help="fake camera frame rate (default 15)")
+    parser.add_argument("--request-width", type=int, default=0, help="CLASSMOOD_CAMERA_WIDTH (default: --width)")
+    parser.add_argument("--request-fps", type=float, default=0, help="CLASSMOOD_CAMERA_FPS (default: --fps)")
     parser.add_argument("--analysis-fps", type=float, default=3, help="CLASSMOOD_ANALYSIS_FPS (default 3, the app's)")
+    parser.add_argument("--status-interval", type=float, default=3, help="CLASSMOOD_STATUS_INTERVAL_S (default 3, the app's)")
+    parser.add_argument("--post-script-gc", action="store_true", help="Streamlit's runner.postScriptGC on (the app has it off)")
     parser.add_argument("--presence-timeout", type=float, default=5, help="CLASSMOOD_PRESENCE_TIMEOUT_S (default 5)")
     parser.add_argument("--model", type=Path, default=None, help="CLASSMOOD_MODEL_PATH (default: the app's default)")
-    parser.add_argument("--join-timeout", type=float, default=150, help="seconds allowed until all are present")
+    parser.add_argument("--join-timeout", type=float, default=90, help="seconds allowed until all are present")
+    parser.add_argument("--pin", action="store_true", help="server on core 0, browsers on core 1")
+    parser.add_argument("--trace-stops", action="store_true", help="log the stack of every WebRtcWorker.stop")
     args = parser.parse_args(argv)
     sizes = [int(n) for n in args.students.split(",")]
 
@@ -233,22 +340,35 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Command: `{shlex.join([sys.executable, *sys.argv])}`  ")
     print(f"Machine: {os.cpu_count()} cores ({cpu_model}), load average at start "
           f"{' '.join(Path('/proc/loadavg').read_text().split()[:3])}  ")
-    print(f"Camera {args.width}x{args.height} at {args.fps:g} fps per student, analysis {args.analysis_fps:g} fps, "
-          f"one sample a second, a teacher dashboard open, each student in its own Chromium.\n", flush=True)
-    rows = []
+    print(f"Camera {args.width}x{args.height} at {args.fps:g} fps per student (asked for width "
+          f"{args.request_width or args.width}, {args.request_fps or args.fps:g} fps), analysis {args.analysis_fps:g} fps, "
+          f"status every {args.status_interval:g} s, postScriptGC {'on' if args.post_script_gc else 'off'}, "
+          f"one sample a second, a teacher dashboard open, each student in its own Chromium"
+          f"{', server pinned to core 0 and browsers to core 1' if args.pin else ''}.\n", flush=True)
+    rows, passed = [], {}
     with tempfile.TemporaryDirectory(prefix="classmood-browser-load-") as tmp:
         try:
-            for n in sizes:
-                workdir = Path(tmp) / f"n{n}"
+            for n, run in ((n, run) for n in sizes for run in range(args.repeat)):
+                workdir = Path(tmp) / f"n{n}-{run}"
                 workdir.mkdir()
                 try:
-                    rows.append(measure(n, args, fer_split, sync_api, workdir).markdown())
-                except AssertionError as error:  # e.g. not everyone present in time: that is a result too
-                    rows.append(f"| {n} | failed: {error} | | | | | | |")
-                    kept = ARTIFACTS / f"FAILED-load-{n}-server.log"
+                    row = measure(n, args, fer_split, sync_api, workdir)
+                    rows.append(row.markdown())
+                    failed = row.failure is not None
+                except Exception as error:  # not everyone present in time, a page that never loaded: results too
+                    if not isinstance(error, (AssertionError, sync_api.Error)):
+                        raise
+                    rows.append(f"| {n} | | FAIL: {str(error).splitlines()[0]} | | | | | | | | | | | |")
+                    failed = True
+                passed[n] = passed.get(n, 0) + (not failed)
+                if failed:
+                    kept = ARTIFACTS / f"FAILED-load-{n}-run{run}-server.log"
                     kept.parent.mkdir(parents=True, exist_ok=True)
                     shutil.copyfile(workdir / f"server{n}.log", kept)  # the temporary folder goes away
                     print(f"server log kept: {kept}", file=sys.stderr)
+                else:
+                    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(workdir / f"server{n}.log", ARTIFACTS / f"load-{n}-run{run}-server.log")
                 print(f"N={n} done: {rows[-1]}", file=sys.stderr, flush=True)
         finally:
             for pid in chromium_pids():  # any browser the driver did not take down
@@ -259,7 +379,10 @@ def main(argv: list[str] | None = None) -> int:
     print(HEADER)
     for row in rows:
         print(row)
-    return 0
+    print()
+    for n, count in passed.items():
+        print(f"{n} students: {count} of {args.repeat} runs passed  ")
+    return 0 if all(count == args.repeat for count in passed.values()) else 1
 
 
 if __name__ == "__main__":

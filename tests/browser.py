@@ -47,7 +47,9 @@ TEST_SERVER_ENV = {
 #: ``python -c`` bootstrap of the server: the app's own loggers (``fer.*``, e.g. fer.classroom.live's
 #: "stopping its worker") go to stderr at INFO, then Streamlit's CLI runs as ``python -m
 #: streamlit`` would. Streamlit configures only its own loggers, so without this the app's
-#: INFO lines are dropped. ``kill -USR1`` makes it write every thread's stack to its log.
+#: INFO lines are dropped. ``kill -USR1`` makes it write every thread's stack to its log. With
+#: ``CLASSMOOD_TRACE_WORKER_STOP`` set, every ``WebRtcWorker.stop`` logs the stack that called it
+#: (which of streamlit-webrtc's paths ended a stream; shared/notes/live-path.md).
 _SERVER_BOOT = (
     "import faulthandler, logging, signal, sys\n"
     "faulthandler.register(signal.SIGUSR1, all_threads=True)\n"
@@ -56,6 +58,30 @@ _SERVER_BOOT = (
     "fer_log = logging.getLogger('fer')\n"
     "fer_log.setLevel(logging.INFO)\n"
     "fer_log.addHandler(handler)\n"
+    "import os\n"
+    "if os.environ.get('CLASSMOOD_TRACE_WORKER_STOP'):\n"
+    "    import importlib.abc, importlib.machinery, traceback\n"
+    "    def _trace(module):\n"
+    "        stop = module.WebRtcWorker.stop\n"
+    "        def traced_stop(self, *args, **kwargs):\n"
+    "            logging.getLogger('fer.trace').warning('WebRtcWorker.stop (ICE %s) from:\\n%s',\n"
+    "                getattr(self.pc, 'iceConnectionState', '?'), ''.join(traceback.format_stack()[:-1]))\n"
+    "            return stop(self, *args, **kwargs)\n"
+    "        module.WebRtcWorker.stop = traced_stop\n"
+    "    class _Finder(importlib.abc.MetaPathFinder):\n"
+    "        # Patched once imported by the app: importing it here, before Streamlit's runtime\n"
+    "        # exists, would register the component where the runtime never finds it.\n"
+    "        def find_spec(self, name, path, target=None):\n"
+    "            if name != 'streamlit_webrtc.webrtc':\n"
+    "                return None\n"
+    "            spec = importlib.machinery.PathFinder.find_spec(name, path)\n"
+    "            run = spec.loader.exec_module\n"
+    "            def exec_module(module):\n"
+    "                run(module)\n"
+    "                _trace(module)\n"
+    "            spec.loader.exec_module = exec_module\n"
+    "            return spec\n"
+    "    sys.meta_path.insert(0, _Finder())\n"
     "from streamlit.web.cli import main\n"
     "main(prog_name='streamlit')\n"
 )
@@ -284,38 +310,47 @@ def wait_for(predicate, timeout: float, what: str, page=None, shot: str | None =
         time.sleep(poll)
 
 
-def _button_in_frames(page, name: str):
-    for frame in page.frames:
-        # The label is styled upper case; its accessible name is "Start" / "Stop".
-        button = frame.get_by_role("button", name=re.compile(f"^{name}$", re.IGNORECASE))
-        if button.count():
-            return button
-    return None
+#: What the join page says once the server receives the student's video (pages/2_join.py).
+LIVE_TEXT = "Camera on: your video reaches the server."
 
 
-def click_in_frames(page, name: str, timeout: float = 30) -> None:
-    wait_for(lambda: _button_in_frames(page, name), timeout, f"the {name} button of the camera component",
-             page, f"camera-{name}").first.click()
+def page_button(page, name: str):
+    """The page's own button called exactly ``name`` (Playwright's default match is a substring)."""
+    return page.get_by_role("button", name=re.compile(f"^{re.escape(name)}$"))
 
 
-def start_camera(page, timeout: float = 60, settle: float = 20, presses: int = 3) -> None:
-    """Press the camera component's START, and again only if its STOP never appeared.
+def streaming(page) -> bool:
+    """Whether the student's page says the server receives their video."""
+    return page.get_by_text(LIVE_TEXT, exact=True).count() > 0
 
-    A press that lands while Streamlit re-mounts the component (the rerun after the consent
-    step) is lost, as it would be for a student, who would press again. Pressing again while a
-    first press is still connecting would open a second peer connection, so each press is
-    given ``settle`` seconds to turn the button into STOP first.
+
+def start_camera(page, timeout: float = 90, presses: int = 3) -> int:
+    """Wait until the student's video reaches the server; returns the presses it took.
+
+    The consent's "Start my camera" (in :func:`join_as`) is the first press: the camera is
+    then started by the app. Only if it is not live within ``timeout`` seconds is "Turn my
+    camera on" pressed, as a student would; scripts/browser_load.py fails a run in which any
+    student needed that second press.
     """
-    deadline = time.monotonic() + timeout
-    for _ in range(presses):
-        click_in_frames(page, "START", timeout=max(1.0, deadline - time.monotonic()))
+    for pressed in range(1, presses + 1):
         try:
-            wait_for(lambda: _button_in_frames(page, "STOP"), settle, "the camera's STOP button")
-            return
+            wait_for(lambda: streaming(page), timeout, "the student's video to reach the server")
+            return pressed
         except AssertionError:
-            continue
-    wait_for(lambda: _button_in_frames(page, "STOP"), 1, f"the camera to start after {presses} presses of START",
-             page, "camera-START")
+            if pressed == presses:
+                break
+            button = page_button(page, "Turn my camera on")
+            if button.count():
+                button.first.click()
+    wait_for(lambda: streaming(page), 1, f"the camera to start after {presses} presses", page, "camera-start")
+    return presses
+
+
+def stop_camera(page) -> None:
+    """The student turns their camera off with the page's button."""
+    wait_for(lambda: page_button(page, "Turn my camera off").count(), 30, "the camera's off button",
+             page, "camera-off")
+    page_button(page, "Turn my camera off").first.click()
 
 
 def join_as(browser, url: str, code: str, name: str):

@@ -104,16 +104,19 @@ def compose_commands() -> dict[str, list[str]]:
 class ComposeStack:
     """One compose project made from ``compose.yaml`` with its own name, ports and images.
 
-    ``env`` holds the compose file's variables. Every call has a deadline; :meth:`down`
+    ``env`` holds the compose file's variables, ``files`` the compose files (compose.yaml, then
+    any override such as deploy/compose.tls.yaml). Every call has a deadline; :meth:`down`
     removes the project's containers, network, volume and images, whatever happened.
     """
 
-    def __init__(self, command: list[str], project: str, env: dict[str, str], compose_file: Path = ROOT / "compose.yaml"):
-        self.command, self.project, self.compose_file = command, project, compose_file
+    def __init__(self, command: list[str], project: str, env: dict[str, str]):
+        self.command, self.project = command, project
+        self.files = [ROOT / "compose.yaml"]
         self.env = {**os.environ, **env}
 
     def run(self, *args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess:
-        result = subprocess.run([*self.command, "-p", self.project, "-f", str(self.compose_file), *args], cwd=ROOT,
+        files = [arg for path in self.files for arg in ("-f", str(path))]
+        result = subprocess.run([*self.command, "-p", self.project, *files, *args], cwd=ROOT,
                                 env=self.env, capture_output=True, text=True, timeout=timeout)
         if check and result.returncode != 0:
             raise AssertionError(f"compose {' '.join(args[:2])} failed ({result.returncode}):\n"

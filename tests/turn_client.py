@@ -23,18 +23,22 @@ from pathlib import Path
 TURNSERVER = shutil.which("turnserver")
 
 _MAGIC = 0x2112A442
-_ALLOCATE, _REFRESH = 0x0003, 0x0004
+_ALLOCATE, _REFRESH, _CREATE_PERMISSION = 0x0003, 0x0004, 0x0008
+_XOR_PEER_ADDRESS = 0x0012
 _USERNAME, _MESSAGE_INTEGRITY, _ERROR_CODE, _LIFETIME = 0x0006, 0x0008, 0x0009, 0x000D
 _REALM, _NONCE, _XOR_RELAYED_ADDRESS, _REQUESTED_TRANSPORT = 0x0014, 0x0015, 0x0016, 0x0019
 
 
 @dataclass(frozen=True)
 class AllocateResult:
-    """``code`` 200 with the relayed address, or the TURN server's error code and reason."""
+    """``code`` 200 with the relayed address, or the TURN server's error code and reason;
+    ``permission``: the answer to a CreatePermission for the peer asked about (200 or an error
+    code such as 403), ``None`` when none was asked."""
 
     code: int
     reason: str
     relayed: tuple[str, int] | None = None
+    permission: int | None = None
 
     @property
     def allocated(self) -> bool:
@@ -75,8 +79,15 @@ def _xor_address(value: bytes) -> tuple[str, int]:
     return socket.inet_ntoa(struct.pack("!I", address)), port
 
 
-def allocate(host: str, port: int, username: str, password: str, timeout: float = 5.0) -> AllocateResult:
-    """Ask the TURN server at ``host:port`` (UDP) for a relay; release it again if granted."""
+def _xor_peer(ip: str) -> bytes:
+    address = struct.unpack("!I", socket.inet_aton(ip))[0] ^ _MAGIC
+    return _attr(_XOR_PEER_ADDRESS, struct.pack("!BBHI", 0, 1, 9 ^ (_MAGIC >> 16), address))
+
+
+def allocate(host: str, port: int, username: str, password: str, timeout: float = 5.0,
+             peer: str | None = None) -> AllocateResult:
+    """Ask the TURN server at ``host:port`` (UDP) for a relay, and with ``peer`` (an IPv4
+    address) for permission to relay to it; release the relay again if granted."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.settimeout(timeout)
 
@@ -101,8 +112,12 @@ def allocate(host: str, port: int, username: str, password: str, timeout: float 
         if kind != 0x0103:
             return AllocateResult(*_error(attrs))
         relayed = _xor_address(attrs[_XOR_RELAYED_ADDRESS])
+        permission = None
+        if peer is not None:
+            kind, attrs = ask(_CREATE_PERMISSION, _xor_peer(peer) + login, key)
+            permission = 200 if kind == 0x0108 else _error(attrs)[0]
         ask(_REFRESH, _attr(_LIFETIME, struct.pack("!I", 0)) + login, key)  # lifetime 0: release it
-        return AllocateResult(200, "allocated", relayed)
+        return AllocateResult(200, "allocated", relayed, permission)
 
 
 class CoturnServer:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from fer.config import AppConfig
 
-#: The date this text was last changed; stored with every student's consent.
-CONSENT_VERSION = "2026-12-03"
+#: The date this text was last changed (with a count when it changed twice that day); stored with
+#: every student's consent.
+CONSENT_VERSION = "2026-12-03.2"
 
 
 def consent_markdown(config: AppConfig) -> str:
@@ -25,7 +26,8 @@ def consent_markdown(config: AppConfig) -> str:
         "and that you agreed to this text (its version and the time). "
         "**No image or video of you is stored** or recorded anywhere; frames are analyzed in memory and dropped.\n"
         "- **What the teacher sees:** the class mood as charts, and a tile with your display name, whether "
-        "your face is seen (present or absent), your current expression with its confidence and a short trend. "
+        "your face is seen (present or absent), whether you face the screen or are turned away (from your head's "
+        "pose), your current expression with its confidence and a short trend. "
         "The teacher never sees your video. The session report shows no class mood of moments when fewer than "
         f"{config.report_min_present} students were present.\n"
         f"- **How long, by whom:** the numbers are kept by the school or person running this ClassMood server for "
@@ -35,5 +37,5 @@ def consent_markdown(config: AppConfig) -> str:
         "your name and every number of yours are erased at once.\n"
         "- **Limits:** the estimate is often wrong and says nothing about your attention or learning; it must "
         "not be used to grade you.\n"
-        "- **How to leave:** press **Leave the class** below, or **STOP**, or close the tab. Your camera turns off."
+        "- **How to leave:** press **Leave the class** below, or **Turn my camera off**, or close the tab. Your camera turns off."
     )

@@ -32,9 +32,9 @@ from fer.vision.detect import HaarDetector, MtcnnDetector, YuNetDetector
 from fer.vision.track import match
 
 CONFIGS = {
-    "yunet @320 (default)": lambda: YuNetDetector(max_side=320),
+    "yunet @320 (the live app)": lambda: YuNetDetector(max_side=320),
     "yunet @480": lambda: YuNetDetector(max_side=480),
-    "yunet @640": lambda: YuNetDetector(max_side=640),
+    "yunet @640 (the default)": lambda: YuNetDetector(max_side=640),
     "yunet @640, score >= 0.4": lambda: YuNetDetector(max_side=640, min_confidence=0.4),
     "yunet @960 (frame upscaled 1.5x)": lambda: YuNetDetector(max_side=960, upscale=True),
     "yunet @1280 (frame upscaled 2x)": lambda: YuNetDetector(max_side=1280, upscale=True),
@@ -85,7 +85,7 @@ def evaluate(detector, scenes) -> dict:
     }
 
 
-def margins(scenes, model_path) -> None:
+def margins(scenes, model_path, only: str | None = None) -> None:
     """Print, per detector, the accuracy of each framing on its found faces (see the docstring)."""
     import cv2
 
@@ -104,6 +104,8 @@ def margins(scenes, model_path) -> None:
           + " | ".join(f"{side} {m:+.1f}" for side in SIDES for m in MARGINS) + " |")
     print("|---|---:|---:|---|---:|" + "---:|" * (len(SIDES) * len(MARGINS)))
     for name, factory in FRAMED.items():
+        if only and name not in only.split(","):
+            continue
         detector = factory()
         found = []  # (scene index, golden index, face record)
         for i, scene in enumerate(scenes):
@@ -137,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.margins:
         from fer.vision.classify import SERVED_MODEL_PATH
 
-        margins(scenes, SERVED_MODEL_PATH)
+        margins(scenes, SERVED_MODEL_PATH, args.only)
         return 0
     configs = {k: v for k, v in CONFIGS.items() if not args.only or any(p in k for p in args.only.split(","))}
     total = sum(len(s.boxes) for s in scenes)

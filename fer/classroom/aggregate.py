@@ -107,6 +107,7 @@ class Presence(str, Enum):
 
     PRESENT = "present"  # a face was seen within the presence timeout
     NO_FACE = "no_face"  # samples arrive, but without a face
+    LOST = "lost"  # the student's video ended without STOP or Leave; their page is reconnecting
     AWAY = "away"  # no sample within the timeout: disconnected, or camera not started yet
     LEFT = "left"  # the student left the room
 
@@ -197,6 +198,7 @@ class _History:
     face_times: np.ndarray  # (k,) samples with a face
     face_probs: np.ndarray  # (k, 7)
     face_facing: np.ndarray  # (k,) 1.0 facing, 0.0 turned away, NaN unknown
+    lost: tuple[bool, ...] = ()  # (n,) whether each sample is a connection-lost heartbeat
 
     def in_room(self, t: np.ndarray) -> np.ndarray:
         left = math.inf if self.student.left_at is None else self.student.left_at
@@ -233,6 +235,7 @@ def _histories(students: Iterable[Student], samples: Iterable[StudentSample]) ->
                 face_times=np.array([s.time for s in faces], float),
                 face_probs=np.array([s.probs for s in faces], float).reshape(-1, len(EMOTIONS)),
                 face_facing=np.array([np.nan if s.facing is None else float(s.facing) for s in faces], float),
+                lost=tuple(s.lost for s in own),
             )
         )
     return histories
@@ -323,7 +326,7 @@ def student_tiles(
             flag = h.face_facing[index[0]]
             facing = None if np.isnan(flag) else bool(flag)
         elif upto and h.times[upto - 1] > now - presence_timeout_s:
-            presence = Presence.NO_FACE
+            presence = Presence.LOST if h.lost[upto - 1] else Presence.NO_FACE
         else:
             presence = Presence.AWAY
         seen = h.face_times[h.face_times <= now]

@@ -115,6 +115,9 @@ class StudentStream:
     later starts it again through :meth:`start`.
     ``gate``: the process's :class:`fer.classroom.governor.AnalysisGate`, shared by all streams, so an
     overloaded server lowers everyone's analysis rate equally instead of lagging.
+    ``on_ended`` is called once, from the worker thread, when the room refuses this student's
+    samples (the lecture ended, the student left): the page stops the student's connection there,
+    so no media flows to a closed room even if the student's page has gone quiet.
     """
 
     def __init__(
@@ -131,6 +134,7 @@ class StudentStream:
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
         gate: AnalysisGate | None = None,
+        on_ended: Callable[[], None] | None = None,
     ) -> None:
         if analysis_fps <= 0 or sample_interval_s <= 0:
             raise ValueError("analysis_fps and sample_interval_s must be > 0")
@@ -148,6 +152,8 @@ class StudentStream:
         self._clock = clock
         self._wall = wall_clock
         self._gate = gate
+        self._on_ended = on_ended
+        self._heartbeat_at = -float("inf")
 
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
@@ -191,21 +197,10 @@ class StudentStream:
     def process(self, frame_bgr: np.ndarray) -> np.ndarray:
         """Hand in a frame and get it back at once with the last known faces drawn.
 
-        Called for every frame, at full rate; costs one reference swap and one drawing.
+        For a page that sends the video back (and for the simulated load test); costs one
+        reference swap and one drawing per frame.
         """
-        with self._lock:
-            if self._closed:
-                return frame_bgr  # the student left: nothing is analyzed any more
-            if self._pending is not None:
-                self._dropped += 1  # the previous frame was never analyzed: stale now
-            self._pending = frame_bgr
-            self._frames_in += 1
-            self._last_frame_at = self._clock()
-            faces = self._faces
-            self._wake.notify()
-            stuck = self._check_progress(self._last_frame_at)
-        if stuck is not None:
-            self._log_stuck_worker(*stuck)
+        faces = self._hand_in(frame_bgr)
         if not faces:
             return frame_bgr
         try:
@@ -213,6 +208,32 @@ class StudentStream:
         except Exception:  # drawing must never cost the student their video
             log.exception("drawing faces failed")
             return frame_bgr
+
+    def offer(self, frame) -> None:
+        """Hand in a decoded video frame without converting it (the student page's path).
+
+        ``frame`` is a BGR array or anything with ``to_ndarray(format="bgr24")`` (an
+        ``av.VideoFrame``). Called for every frame at full rate; only the frames the worker
+        analyzes are converted to BGR, the others are dropped as they came. Decoding itself
+        cannot be skipped: a video codec's frames depend on the ones before them.
+        """
+        self._hand_in(frame)
+
+    def _hand_in(self, frame) -> tuple[Face, ...]:
+        with self._lock:
+            if self._closed:
+                return ()  # the student left: nothing is analyzed any more
+            if self._pending is not None:
+                self._dropped += 1  # the previous frame was never analyzed: stale now
+            self._pending = frame
+            self._frames_in += 1
+            self._last_frame_at = self._clock()
+            faces = self._faces
+            self._wake.notify()
+            stuck = self._check_progress(self._last_frame_at)
+        if stuck is not None:
+            self._log_stuck_worker(*stuck)
+        return faces
 
     # ------------------------------------------------------------------ worker
 
@@ -253,6 +274,8 @@ class StudentStream:
         if frame is not None:
             analyzed = True
             try:
+                if not isinstance(frame, np.ndarray):
+                    frame = frame.to_ndarray(format="bgr24")  # only the analyzed frames are converted
                 result = self._analyze(frame, now)
             except FerError as error:
                 self._failed(f"this frame could not be analyzed: {error}")
@@ -334,8 +357,14 @@ class StudentStream:
         except (RoomClosedError, StudentLeftError, UnknownRoomError, UnknownStudentError) as error:
             # The room will never accept this student's samples again; stop analyzing.
             with self._lock:
+                first = not self._ended
                 self._ended = True
                 self._error = str(error)
+            if first and self._on_ended is not None:
+                try:
+                    self._on_ended()  # e.g. stop the student's WebRTC connection: no media after the end
+                except Exception:
+                    log.exception("on_ended of student %s failed", self.student_id)
             return False
         except FerError as error:  # e.g. storage briefly unavailable: keep going
             self._sink_failed(f"could not save the numbers: {error}")
@@ -398,7 +427,7 @@ class StudentStream:
                 self._thread.start()
         return self
 
-    def stop(self, mark_absent: bool = True, final: bool = False) -> None:
+    def stop(self, mark_absent: bool = True, final: bool = False, wait: bool = True) -> None:
         """Stop the worker and drop the pending frame (``on_video_ended``).
 
         With ``mark_absent`` a last "no face" sample records that the camera went off, so the
@@ -406,6 +435,8 @@ class StudentStream:
         student absent once the presence timeout has passed since the last face, like any
         student without a face (one rule, so a second of looking away never flips anyone).
         With ``final`` (the student left) a late frame can no longer restart the worker.
+        ``wait=False`` does not wait for the worker to finish its turn (for a caller on the WebRTC
+        event loop, which must never block).
         """
         with self._lock:
             self._stopped = True
@@ -416,10 +447,33 @@ class StudentStream:
             thread, self._thread = self._thread, None
             ended = self._ended
             self._wake.notify_all()
-        if thread is not None and thread is not threading.current_thread():
+        if wait and thread is not None and thread is not threading.current_thread():
             thread.join(timeout=5)
         if mark_absent and not ended:
             self._send(StudentSample(room=self.room, student_id=self.student_id, time=self._wall(), probs=None))
+
+    def heartbeat(self, lost: bool) -> bool:
+        """While no video arrives, tell the dashboard why, once per ``sample_interval_s``.
+
+        With ``lost`` (the student's video ended without STOP or Leave and the page is
+        reconnecting) the sample says "connection lost", so the teacher's tile does not read as
+        a student who never started their camera. Returns whether a sample was sent.
+        """
+        now = self._clock()
+        with self._lock:
+            if self._ended or self._closed or now - self._heartbeat_at < self._sample_interval:
+                return False
+            if self._last_frame_at is not None and now - self._last_frame_at <= self._stall_after:
+                return False  # video arrives: the worker's samples say everything
+            self._heartbeat_at = now
+        return self._send(StudentSample(room=self.room, student_id=self.student_id, time=self._wall(), probs=None,
+                                        lost=lost))
+
+    @property
+    def last_frame_at(self) -> float | None:
+        """When the last frame arrived (``clock`` seconds), None before the first."""
+        with self._lock:
+            return self._last_frame_at
 
     @property
     def running(self) -> bool:
@@ -472,3 +526,187 @@ def _mean_probs(probs: list[np.ndarray]) -> tuple[float, ...]:
     mean = np.mean(np.stack(probs), axis=0)
     mean = np.clip(mean, 0.0, None)
     return tuple(float(p) for p in mean / mean.sum())
+
+
+# ---------------------------------------------------------------------------- the camera switch
+
+
+class CameraPhase(str, Enum):
+    """Where a student's camera is, as the app (not the browser component) sees it."""
+
+    OFF = "off"  # not asked for yet, or the student turned it off
+    STARTING = "starting"  # asked for: the browser opens the camera and connects
+    LIVE = "live"  # video reaches the server
+    RECONNECTING = "reconnecting"  # it ended, or its video stopped, without the student asking: restarting
+    GAVE_UP = "gave_up"  # reconnecting failed too often in a row: waits for the student
+    BLOCKED = "blocked"  # the camera never opened (blocked, missing, in use): waits for the student
+    ENDED = "ended"  # the lecture ended or the student left: it never starts again
+
+
+class CameraKeeper:
+    """The app's own camera switch, which the page passes on as ``desired_playing_state``.
+
+    With the component's own START and STOP, the server cannot tell a student's STOP from a
+    connection that died (both reach it as "not playing"), and cannot restart a stream. Here
+    the student's buttons are the page's, so every end the student did not ask for is a loss
+    the keeper repairs: the component is told to play for as long as the student wants the
+    camera, and restarts by itself after a disconnect; a stream that claims to play but whose
+    video stopped is turned off and on again. Restarts are bounded (``max_restarts`` within
+    ``restart_window_s``, then :attr:`CameraPhase.GAVE_UP`), and a start in which the browser
+    never even sent an offer within ``camera_timeout_s`` (the camera is blocked, missing or in
+    use; the browser retries on its own while told to play) turns the switch off
+    (:attr:`CameraPhase.BLOCKED`) instead of looping.
+
+    The component is told ``False`` until it has mounted (sent its first value), so its
+    mount and its start never race; the student's first press ("Start my camera", with the
+    consent) is kept here and is not lost when the component is re-mounted by that rerun.
+
+    The page calls :meth:`observe` on every run (each second from its status fragment) with
+    what the component reports and when the stream last received a frame, reads
+    :meth:`desired`, and reruns the whole page when it differs from what the component was
+    last told (:meth:`told`). ``clock`` is monotonic seconds, the stream's clock.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic, camera_timeout_s: float = 30.0,
+                 start_timeout_s: float = 45.0, stall_after_s: float = 10.0, max_restarts: int = 5,
+                 restart_window_s: float = 300.0, name: str = "") -> None:
+        self.name = name  # for the log: whose camera
+        self._clock = clock
+        self.camera_timeout_s = camera_timeout_s
+        self.start_timeout_s = start_timeout_s
+        self.stall_after_s = stall_after_s
+        self.max_restarts = max_restarts
+        self.restart_window_s = restart_window_s
+        self._phase = CameraPhase.OFF
+        self.restarts: list[float] = []  # when each automatic restart happened, within the window
+        self._mounted = False
+        self._told: bool | None = None
+        self._attempt_at: float | None = None  # when the component was last told to play
+        self._offered = False  # the browser sent an offer since then
+        self._cycling = False  # told off to be turned on again once idle
+        self._lost_since: float | None = None
+
+    @property
+    def phase(self) -> CameraPhase:
+        return self._phase
+
+    @phase.setter
+    def phase(self, phase: CameraPhase) -> None:
+        if phase is not self._phase:  # the admin's view of a class that loses someone
+            log.info("camera %s: %s -> %s (restarts %d, told %s, offered %s, cycling %s)", self.name,
+                     self._phase.value, phase.value, len(self.restarts), self._told, self._offered, self._cycling)
+        self._phase = phase
+
+    # ---- the student's buttons and the room
+
+    def want(self) -> None:
+        """The student asks for the camera (consent's "Start my camera", or turning it on again)."""
+        if self.phase is CameraPhase.ENDED:
+            return
+        if self.phase in (CameraPhase.OFF, CameraPhase.BLOCKED, CameraPhase.GAVE_UP):
+            self.restarts = []
+            self._begin(lost=self.phase is CameraPhase.GAVE_UP)
+
+    def stop(self) -> None:
+        """The student turns the camera off: no restart, and no "connection lost"."""
+        if self.phase is not CameraPhase.ENDED:
+            self.phase = CameraPhase.OFF
+            self._lost_since = None
+            self._cycling = False
+
+    def end(self) -> None:
+        """The lecture ended or the student left: off for good."""
+        self.phase = CameraPhase.ENDED
+        self._lost_since = None
+        self._cycling = False
+
+    # ---- what the page passes on
+
+    @property
+    def lost(self) -> bool:
+        """Whether a stream ended without the student asking and is not back yet."""
+        return self._lost_since is not None
+
+    @property
+    def lost_for(self) -> float:
+        return 0.0 if self._lost_since is None else self._clock() - self._lost_since
+
+    def desired(self) -> bool:
+        """What the component is to be told: play, or stop."""
+        wants = self.phase in (CameraPhase.STARTING, CameraPhase.LIVE, CameraPhase.RECONNECTING)
+        return wants and self._mounted and not self._cycling
+
+    def told(self, playing: bool) -> None:
+        """The page passed ``playing`` to the component in this run."""
+        if playing and self._told is not True:
+            self._attempt_at = self._clock()
+            self._offered = False
+        self._told = playing
+
+    @property
+    def needs_rerun(self) -> bool:
+        """The component's instruction changed since it was last rendered."""
+        return self._told is not None and self._told != self.desired()
+
+    def answer_failed(self) -> None:
+        """The server could not answer the browser's offer in time: turn it off and on again."""
+        if self.phase in (CameraPhase.STARTING, CameraPhase.LIVE, CameraPhase.RECONNECTING):
+            self._restart(self._clock(), cycle=True)
+
+    def observe(self, mounted: bool, playing: bool, signalling: bool, last_frame_at: float | None) -> None:
+        """Take in what the component reports and when the stream last got a frame."""
+        now = self._clock()
+        self._mounted = self._mounted or mounted
+        if self.phase not in (CameraPhase.STARTING, CameraPhase.LIVE, CameraPhase.RECONNECTING):
+            return
+        if self._cycling:
+            if not playing and not signalling:
+                self._cycling = False  # idle now: the next run tells it to play again
+            return
+        if self._told is not True or self._attempt_at is None:
+            return  # not told to play yet (not mounted, or this run is the first to tell it)
+        if playing or signalling:
+            self._offered = True
+        fresh = last_frame_at is not None and last_frame_at >= self._attempt_at and now - last_frame_at <= self.stall_after_s
+        if self.phase is CameraPhase.LIVE:
+            if fresh and playing:
+                return
+            if not playing and not signalling:
+                # It ended without the student asking; told to play, the component starts again by itself.
+                self._restart(now, cycle=False)
+            elif not fresh:
+                self._restart(now, cycle=True)  # "playing" without video: turn it off and on
+            return
+        if fresh:
+            self.phase = CameraPhase.LIVE
+            self._lost_since = None
+            return
+        waited = now - self._attempt_at
+        if not self._offered and waited > self.camera_timeout_s:
+            self.phase = CameraPhase.BLOCKED  # the browser never sent an offer: no camera to be had
+            self._lost_since = None
+        elif self._offered and waited > self.start_timeout_s:
+            self._restart(now, cycle=True)
+
+    def _begin(self, lost: bool) -> None:
+        self.phase = CameraPhase.RECONNECTING if lost else CameraPhase.STARTING
+        self._cycling = False
+        self._attempt_at = self._clock() if self._told else None
+        self._offered = False
+        if not lost:
+            self._lost_since = None
+        elif self._lost_since is None:
+            self._lost_since = self._clock()
+
+    def _restart(self, now: float, cycle: bool) -> None:
+        self.restarts = [t for t in self.restarts if now - t < self.restart_window_s] + [now]
+        if self._lost_since is None:
+            self._lost_since = now
+        if len(self.restarts) > self.max_restarts:
+            self.phase = CameraPhase.GAVE_UP
+            self._cycling = False
+            return
+        self._cycling = cycle
+        self.phase = CameraPhase.RECONNECTING
+        self._attempt_at = now
+        self._offered = False

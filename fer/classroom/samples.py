@@ -25,6 +25,9 @@ class StudentSample:
     sample's interval (:mod:`fer.vision.pose`), ``None`` where no face or no head pose was
     seen (a detector without landmarks). Only these numbers are kept: never the frame, the
     crop or an embedding.
+    ``lost`` marks a heartbeat of a student page whose video ended without STOP or Leave and
+    which is reconnecting (never with ``probs``): the dashboard says "connection lost" then,
+    not "no video".
     """
 
     room: str
@@ -32,11 +35,15 @@ class StudentSample:
     time: float
     probs: tuple[float, ...] | None = None
     facing: bool | None = None
+    lost: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "time", float(self.time))
         if not math.isfinite(self.time):
             raise InputError(f"sample time must be finite, got {self.time}")
+        if self.lost and self.probs is not None:
+            raise InputError("a connection-lost heartbeat carries no probabilities")
+        object.__setattr__(self, "lost", bool(self.lost))
         if self.facing is not None:
             if not isinstance(self.facing, (bool, np.bool_, int)) or self.facing not in (0, 1):
                 raise InputError(f"sample facing must be True, False or None, got {self.facing!r}")

@@ -226,7 +226,10 @@ def _yunet():
 class YuNetDetector:
     """YuNet, libfacedetection's face CNN (``yuface`` wheel): boxes, scores, 5 landmarks.
 
-    ``max_side``: longest side of the copy searched; smaller frames are searched as they are,
+    ``max_side``: longest side of the copy searched (default: a 640x480 frame at full size,
+    where ``python -m fer bench-detect`` finds far more small faces than at 320 px; the live
+    app, whose webcam faces are large, searches 320, ``CLASSMOOD_DETECT_MAX_SIDE``);
+    smaller frames are searched as they are,
     unless ``upscale`` enlarges them to it (small faces are found more often in an enlarged
     copy, at the cost of its pixels). ``min_confidence``: score (0-1) below which a face is dropped.
     ``threads``: OpenMP threads of one search. 1 by default because the app runs one analysis
@@ -235,7 +238,7 @@ class YuNetDetector:
     OpenMP keeps the count per thread.
     """
 
-    max_side: int = 320
+    max_side: int = 640
     min_confidence: float = 0.5
     threads: int = 1
     upscale: bool = False

@@ -157,9 +157,8 @@ class FaceFollower:
     moves in between slips out of a box left where it was. Each face is remembered as it
     looked on its last detection (gray, scaled to ``template_px`` wide); on a later frame the
     window around its box (grown by ``context`` of its side on every side, scaled alike) is
-    searched for it by normalised cross-correlation: about 0.07 ms a face (``python -m
-    fer.bench.classifier`` prints it), where re-running the Haar cascade in the same window, the method
-    this replaced, made the benchmark's ten-face stream 12.5 ms a frame instead of 7.3. It follows
+    searched for it by normalised cross-correlation, a small fraction of a detector search in the
+    same window, the method this replaced (``python -m fer bench`` prints its cost). It follows
     translation only; a face that turned, scaled or left scores under ``min_score`` and keeps
     its box until the next full search decides. Templates are never refreshed between
     searches, so errors cannot accumulate.

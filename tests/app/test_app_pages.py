@@ -109,21 +109,54 @@ def test_the_camera_starts_only_after_consent_and_processes_frames(app_env, fake
     assert not at.exception
     assert len(fake_camera) >= 1
     call = fake_camera[-1]
-    assert call["mode"] == streamlit_webrtc.WebRtcMode.SENDRECV
+    # Nothing is sent back (the preview is the browser's own), and the component is told
+    # not to play until it has mounted: the consent's press then starts it, nothing else.
+    assert call["mode"] == streamlit_webrtc.WebRtcMode.SENDONLY
+    assert call["desired_playing_state"] is False
     assert call["frontend_rtc_configuration"] == call["server_rtc_configuration"] == {"iceServers": []}
     assert call["media_stream_constraints"]["audio"] is False and call["media_stream_constraints"]["video"]
     [student] = app_env.students(code)
     assert student.name == "Ann"
+    assert "Starting your camera" in all_text(at)
     # Loading the model took TensorFlow out of the GC's scans: Streamlit collects after every
     # rerun, and scanning TensorFlow each time starved the WebRTC event loop (see test_e2e_browser).
     assert gc.get_freeze_count() > 0
 
-    # The callback the browser's frames go through: every frame comes back, same size.
+    # The sink the browser's decoded frames go to hands them to the student's stream unconverted.
     frame = av.VideoFrame.from_ndarray(np.zeros((240, 320, 3), np.uint8), format="bgr24")
-    out = call["video_frame_callback"](frame)
-    assert (out.width, out.height) == (320, 240)
-    call["on_video_ended"]()  # marks the student absent at once
+    call["sink_video_track"]._callback(frame)
+    stream = at.session_state[f"stream:{student.id}"]
+    assert stream.status().frames_in == 1 and stream.running
+    stream.stop(mark_absent=True)
     assert app_env.samples(code)[-1].probs is None
+
+
+def test_the_end_of_the_lecture_ends_the_camera_and_says_so(app_env, fake_camera):
+    code, _ = app_env.create_room("Biology")
+    at = join_as_student(code, "Ann")
+    assert "Starting your camera" in all_text(at) and fake_camera
+    rendered = len(fake_camera)
+    app_env.close_room(code)  # the teacher ends the lecture
+    at.run()
+    assert "The lecture has ended" in all_text(at)
+    assert len(fake_camera) == rendered  # the camera component is not rendered any more
+    assert not [b for b in at.button if b.label.startswith("Turn my camera")]
+
+
+def test_an_offer_not_answered_in_time_is_restarted_not_shown_as_a_crash(app_env, monkeypatch):
+    from streamlit_webrtc.webrtc import SignallingTimeoutError
+
+    calls = []
+
+    def webrtc_streamer(key, **kwargs):  # the real one raises this when aiortc takes over 10 s
+        calls.append(kwargs["desired_playing_state"])
+        raise SignallingTimeoutError("Processing offer and initializing the worker has not finished in 10 seconds")
+
+    monkeypatch.setattr(streamlit_webrtc, "webrtc_streamer", webrtc_streamer)
+    code, _ = app_env.create_room("Biology")
+    at = join_as_student(code, "Bo")  # the consent's press starts the camera
+    assert not at.exception and calls
+    assert "Leave the class" in [b.label for b in at.button]  # the rest of the page is there
 
 
 def test_leaving_marks_the_student_as_left(app_env, fake_camera):
@@ -134,6 +167,42 @@ def test_leaving_marks_the_student_as_left(app_env, fake_camera):
     next(b for b in at.button if b.label == "Leave the class").click().run()
     assert app_env.get_student(student.id).left_at is not None
     assert "You left" in all_text(at)
+
+
+def test_a_student_page_reloaded_while_redis_is_down_retries_and_resumes_once_it_is_back(
+        app_env, fake_camera, persistent_redis, monkeypatch):
+    """As after a replica died, the student's page is served afresh by another replica just as
+    Redis restarts: it must wait for the store instead of showing the student a traceback."""
+    import threading
+
+    from fer.classroom.store.factory import open_store
+    from fer.config import AppConfig
+
+    monkeypatch.setenv("REDIS_URL", persistent_redis.url)
+    with open_store(AppConfig.from_env()) as redis_store:
+        code, _ = redis_store.create_room("Biology")
+        student = redis_store.join(code, "Ann")
+        token = redis_store.issue_resume_token(student.id)
+    import ui.common  # the browser's resume cookie (a real browser sends it: test_e2e_browser.py)
+
+    monkeypatch.setattr(ui.common, "cookie", lambda name: token if name == "classmood_student" else "")
+    at = page("2_join.py", room=code).run()  # the store is open, as on a running replica
+    assert fake_camera
+    fake_camera.clear()
+    for key in ("student", f"stream:{student.id}", f"turn:{student.id}", f"keeper:{student.id}"):
+        if key in at.session_state:
+            del at.session_state[key]  # a fresh session, as on the replica that takes over
+    persistent_redis.stop()
+    back = threading.Timer(1.0, persistent_redis.start)  # the outage: Redis is back after a second
+    back.start()
+    try:
+        at.run()
+    finally:
+        back.join()
+    assert not at.exception, at.exception
+    assert fake_camera, all_text(at)
+    assert fake_camera[-1]["key"] == f"student-{student.id}"  # resumed, at the camera step
+    assert "Ann" in all_text(at)
 
 
 def test_the_dashboard_refuses_a_wrong_teacher_key(app_env):

@@ -19,8 +19,8 @@ from fer.config import AppConfig
 from fer.classroom.store.factory import open_store
 
 from browser import (
-    ARTIFACTS, CHROMIUM, ROOT, AppServer, NoCameraFace, camera_scene as _camera_scene, click_in_frames, join_as,
-    launch_browser, metrics, open_dashboard, open_room, start_camera, wait_for, write_y4m,
+    ARTIFACTS, CHROMIUM, ROOT, AppServer, NoCameraFace, camera_scene as _camera_scene, join_as,
+    launch_browser, metrics, open_dashboard, open_room, start_camera, stop_camera, wait_for, write_y4m,
 )
 
 pytestmark = pytest.mark.browser
@@ -78,15 +78,13 @@ def test_teacher_sees_two_students_live_absence_and_nobody_from_another_room(ser
             open_dashboard(teacher, url, code, key)
             wait_for(lambda: metrics(teacher).get("Students joined") == "0", 60, "the empty dashboard", teacher, "empty")
 
-            # Two students join with their (fake) cameras. START is pressed again only when the
-            # first press was lost (browser.start_camera): a second press before the component
-            # re-renders starts a second peer connection in the same component, and the server
-            # then answers an offer the browser no longer uses.
+            # Two students join with their (fake) cameras: the consent's "Start my camera" is
+            # the only press each needs (the app starts the camera; ui.camera, CameraKeeper).
             ann = join_as(students[0], url, code, "Ann")
             bo = join_as(students[1], url, code, "Bo")
             pages = {"ann": ann, "bo": bo}
-            start_camera(ann)
-            start_camera(bo)
+            assert start_camera(ann) == 1
+            assert start_camera(bo) == 1
 
             def two_present():
                 m = metrics(teacher)
@@ -113,8 +111,8 @@ def test_teacher_sees_two_students_live_absence_and_nobody_from_another_room(ser
             body = teacher.locator("body").inner_text()
             assert "Ann" in body and "Bo" in body and "Intruder" not in body
 
-            # Ann stops her camera: she is shown absent, Bo stays present.
-            click_in_frames(ann, "STOP")
+            # Ann turns her camera off: she is shown absent, Bo stays present.
+            stop_camera(ann)
             wait_for(lambda: metrics(teacher).get("Present") == "1", 30, "Ann shown absent", teacher, "absent")
             assert metrics(teacher)["Absent"] == "1"
             teacher.screenshot(path=str(ARTIFACTS / "4-dashboard-one-absent.png"), full_page=True)
@@ -125,9 +123,18 @@ def test_teacher_sees_two_students_live_absence_and_nobody_from_another_room(ser
             stranger.goto(f"{url}/dashboard?room={code}")
             stranger.get_by_label("Teacher key").fill("AAAA-BBBB-CCCC-DDDD")
             stranger.get_by_role("button", name="Open").click()
-            wait_for(lambda: "does not open that room" in stranger.locator("body").inner_text(), 30, "the refusal")
+            wait_for(lambda: "does not open that room" in stranger.locator("body").inner_text(), 60, "the refusal",
+                     stranger, "wrong-key")
             assert stranger.locator("[data-testid='stMetric']").count() == 0
             stranger.screenshot(path=str(ARTIFACTS / "5-wrong-key.png"), full_page=True)
+
+            # The teacher ends the lecture: Bo's page says so and its camera component is gone
+            # (the server closed the connection; no media flows to a closed room).
+            teacher.get_by_role("button", name="End the lecture").click()
+            wait_for(lambda: "The lecture has ended" in bo.locator("body").inner_text(), 30, "Bo told the lecture ended",
+                     bo, "lecture-ended")
+            wait_for(lambda: len(bo.frames) == 1, 30, "Bo's camera component removed", bo, "camera-removed")
+            bo.screenshot(path=str(ARTIFACTS / "6-student-lecture-ended.png"), full_page=True)
             store.close()
         except BaseException:
             for name, student_page in locals().get("pages", {}).items():

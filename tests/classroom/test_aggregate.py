@@ -155,6 +155,22 @@ def test_tiles_tell_present_no_face_away_and_left_apart():
     assert tiles["p"].name == "P"
 
 
+def test_a_tile_says_connection_lost_while_heartbeats_say_so_and_no_video_after_they_stop():
+    students = [student("c")]
+    samples = [
+        sample("c", 2, probs(happy=1.0)),
+        StudentSample(ROOM, "c", 9, None, lost=True),  # the page's heartbeat: reconnecting
+    ]
+    (tile,) = student_tiles(students, samples, now=12, presence_timeout_s=TIMEOUT)
+    assert tile.presence is Presence.LOST and not tile.present and tile.last_face_at == 2
+    (later,) = student_tiles(students, samples, now=30, presence_timeout_s=TIMEOUT)
+    assert later.presence is Presence.AWAY  # the page went too: no heartbeat, no video
+    back = samples + [sample("c", 13, probs(sad=1.0))]
+    (tile,) = student_tiles(students, back, now=14, presence_timeout_s=TIMEOUT)
+    assert tile.presence is Presence.PRESENT and tile.expression == "sad"
+    assert class_snapshot(ROOM, students, samples, 12, TIMEOUT).present == 0
+
+
 def test_a_tile_trend_holds_the_last_n_labels_oldest_first():
     samples = [sample("a", t, probs(happy=1.0) if t % 2 else None) for t in range(10)]
     (tile,) = student_tiles([student("a")], samples, now=9, presence_timeout_s=TIMEOUT, trend_points=4)

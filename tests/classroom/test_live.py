@@ -338,3 +338,236 @@ def test_the_second_analysis_waits_a_full_period_after_the_first(rig):
     clock.t += 0.4
     assert stream.step()
     assert analyzer.seen == [0, 1]
+
+
+# ----------------------------------------------------------------------- frames handed in unconverted
+
+
+class CountingFrame:
+    """A decoded video frame as aiortc hands it over: converted to BGR only on request."""
+
+    conversions = 0
+
+    def __init__(self, marker: int, serial: int) -> None:
+        self.marker, self.serial = marker, serial
+
+    def to_ndarray(self, format: str) -> np.ndarray:
+        assert format == "bgr24"
+        CountingFrame.conversions += 1
+        return frame(self.marker, self.serial)
+
+
+def test_only_the_analyzed_frames_are_converted(rig):
+    stream, clock, analyzer, _ = rig
+    CountingFrame.conversions = 0
+    for serial in range(30):  # two seconds of a 15 fps camera, analyzed at 2 fps
+        stream.offer(CountingFrame(1, serial))
+        if stream.step():
+            pass
+        clock.t += 1 / 15
+    assert CountingFrame.conversions == len(analyzer.seen) == stream.status().frames_analyzed == 4
+    assert stream.status().frames_in == 30 and stream.status().expression == ("happy", 1.0)
+
+
+def test_a_real_video_frame_is_analyzed_as_bgr(rig):
+    av = pytest.importorskip("av")
+    stream, _, analyzer, _ = rig
+    stream.offer(av.VideoFrame.from_ndarray(frame(1, 7), format="bgr24"))
+    assert stream.step() and analyzer.seen == [7]
+
+
+# ----------------------------------------------------------------------- heartbeat while no video arrives
+
+
+def test_a_lost_connection_sends_one_heartbeat_per_interval_and_none_while_video_arrives(rig):
+    stream, clock, _, sent = rig
+    stream.process(frame(1))
+    stream.step()
+    assert not stream.heartbeat(lost=True)  # video arrives: the analysis's samples speak
+    clock.t += 5.0  # the video stopped
+    assert stream.heartbeat(lost=True)
+    assert not stream.heartbeat(lost=True)  # once per sample interval
+    clock.t += 1.0
+    assert stream.heartbeat(lost=True)
+    heartbeats = [s for s in sent if s.lost]
+    assert len(heartbeats) == 2 and all(s.probs is None for s in heartbeats)
+
+
+def test_the_end_of_the_lecture_calls_on_ended_once_and_stops_heartbeats():
+    clock, ended = Clock(), []
+
+    def closed(sample):
+        raise RoomClosedError("the lecture has ended")
+
+    stream = StudentStream("ABCD-EFGH", "s1", FakeAnalyzer(), closed, clock=clock, on_ended=lambda: ended.append(1))
+    assert not stream.heartbeat(lost=True)  # refused: the room is closed
+    assert stream.status().state is StreamState.ENDED and ended == [1]
+    clock.t += 5.0
+    assert not stream.heartbeat(lost=True)
+    assert ended == [1]
+
+
+def test_a_heartbeat_cannot_carry_probabilities():
+    with pytest.raises(InputError):
+        StudentSample("ABCD-EFGH", "s1", 1.0, tuple(HAPPY.tolist()), lost=True)
+
+
+# ----------------------------------------------------------------------- the camera switch (CameraKeeper)
+
+from fer.classroom.live import CameraKeeper, CameraPhase  # noqa: E402
+
+
+class Component:
+    """Drives a keeper as the join page does: one call per script run, with a fake clock.
+
+    ``mounted``/``playing``/``signalling`` are what streamlit-webrtc's component reports,
+    ``frame_at`` the stream's last frame; ``run()`` observes and then "renders", as ui.camera does.
+    """
+
+    def __init__(self, keeper: CameraKeeper, clock: Clock) -> None:
+        self.keeper, self.clock = keeper, clock
+        self.mounted = self.playing = self.signalling = False
+        self.frame_at: float | None = None
+        self.told: list[bool] = []
+
+    def run(self) -> bool:
+        self.keeper.observe(self.mounted, self.playing, self.signalling, self.frame_at)
+        desired = self.keeper.desired()
+        self.keeper.told(desired)
+        self.told.append(desired)
+        return desired
+
+    def go_live(self) -> None:
+        """The student consented, the component mounted and connected."""
+        self.keeper.want()
+        self.mounted = True
+        self.run()
+        self.connect()
+
+    def connect(self) -> None:
+        """The browser offers, connects and its frames arrive."""
+        self.signalling = True
+        self.run()
+        self.signalling, self.playing = False, True
+        self.clock.t += 1.0
+        self.frame_at = self.clock.t
+        self.run()
+
+
+@pytest.fixture
+def cam():
+    clock = Clock()
+    keeper = CameraKeeper(clock=clock, camera_timeout_s=15, start_timeout_s=30, stall_after_s=6,
+                          max_restarts=3, restart_window_s=300)
+    return Component(keeper, clock), keeper, clock
+
+
+def test_the_consent_press_starts_the_camera_once_the_component_has_mounted(cam):
+    component, keeper, clock = cam
+    keeper.want()  # "Start my camera", with the consent
+    assert component.run() is False  # not mounted yet: told not to play, so mount and start never race
+    component.mounted = True
+    assert component.run() is True  # the next run tells it to play: nothing else to press
+    component.connect()
+    assert keeper.phase is CameraPhase.LIVE and not keeper.lost
+
+
+def test_a_stream_that_ends_without_stop_is_lost_then_restarts_by_itself(cam):
+    component, keeper, clock = cam
+    component.go_live()
+    component.playing = False  # ICE failed, the frontend went idle; nobody pressed anything
+    clock.t += 1.0
+    assert component.run() is True  # still told to play: the component starts again by itself
+    assert keeper.phase is CameraPhase.RECONNECTING and keeper.lost
+    component.connect()
+    assert keeper.phase is CameraPhase.LIVE and not keeper.lost
+
+
+def test_a_stream_that_plays_without_video_is_turned_off_and_on(cam):
+    component, keeper, clock = cam
+    component.go_live()
+    clock.t += 7.0  # "playing", but no frame for longer than stall_after_s
+    assert component.run() is False and keeper.lost  # off...
+    assert keeper.needs_rerun is False  # ...and this run told it so
+    component.playing = False
+    component.run()
+    assert component.run() is True  # ...and on again once idle
+    component.connect()
+    assert keeper.phase is CameraPhase.LIVE
+
+
+def test_restarts_are_bounded_and_then_wait_for_the_student(cam):
+    component, keeper, clock = cam
+    component.go_live()
+    for _ in range(4):  # max_restarts=3: the fourth loss in the window gives up
+        component.playing = False
+        clock.t += 1.0
+        component.run()
+        if keeper.phase is CameraPhase.GAVE_UP:
+            break
+        component.connect()
+    assert keeper.phase is CameraPhase.GAVE_UP and keeper.lost and component.run() is False
+    keeper.want()  # the student presses "Turn my camera on"
+    assert keeper.phase is CameraPhase.RECONNECTING and component.run() is True and keeper.lost
+    component.connect()
+    assert keeper.phase is CameraPhase.LIVE and not keeper.lost
+
+
+def test_a_camera_that_never_opens_stops_asking_instead_of_looping(cam):
+    component, keeper, clock = cam
+    keeper.want()
+    component.mounted = True
+    component.run()
+    for _ in range(20):  # the browser retries getUserMedia on its own; no offer ever reaches the server
+        clock.t += 1.0
+        component.run()
+    assert keeper.phase is CameraPhase.BLOCKED and not keeper.lost
+    assert component.told[-1] is False and component.told.count(True) <= 16
+    clock.t += 100.0
+    assert component.run() is False  # and it stays off until the student asks again
+    keeper.want()
+    assert component.run() is True
+
+
+def _offer_in_flight(component, keeper):
+    """The student wants the camera, the component mounts and its offer is being signalled."""
+    keeper.want()
+    component.mounted = True
+    component.run()
+    component.signalling = True
+    component.run()
+
+
+def test_an_offer_without_video_is_retried_not_blocked(cam):
+    component, keeper, clock = cam
+    _offer_in_flight(component, keeper)
+    clock.t += 31.0  # offered, but no frame within start_timeout_s
+    assert component.run() is False and keeper.phase is CameraPhase.RECONNECTING
+
+
+def test_turning_off_and_the_lecture_end_never_restart(cam):
+    component, keeper, clock = cam
+    component.go_live()
+    keeper.stop()
+    component.playing = False
+    clock.t += 60.0
+    assert component.run() is False and keeper.phase is CameraPhase.OFF and not keeper.lost
+    keeper.want()
+    component.run()
+    component.connect()
+    keeper.end()
+    assert component.run() is False and keeper.phase is CameraPhase.ENDED
+    keeper.want()
+    assert keeper.phase is CameraPhase.ENDED and component.run() is False
+
+
+def test_an_offer_the_server_could_not_answer_is_turned_off_and_on(cam):
+    component, keeper, clock = cam
+    _offer_in_flight(component, keeper)
+    keeper.answer_failed()  # streamlit-webrtc's SignallingTimeoutError
+    assert component.run() is False and keeper.phase is CameraPhase.RECONNECTING
+    component.signalling = False
+    component.run()
+    assert component.run() is True
+    component.connect()
+    assert keeper.phase is CameraPhase.LIVE

@@ -58,6 +58,9 @@ def test_every_compose_here_accepts_the_compose_file_and_it_needs_the_turn_secre
         assert "scale: 2" in config, name  # two app replicas by default
         scaled = ComposeStack(command, "classmood-config-check", compose_env(CLASSMOOD_REPLICAS="5"))
         assert "scale: 5" in scaled.run("config", timeout=60).stdout, name
+        tls = ComposeStack(command, "classmood-config-check", compose_env(CLASSMOOD_TLS_DIR="/etc/ssl/private"))
+        tls.files.append(ROOT / "deploy" / "compose.tls.yaml")
+        assert "/etc/haproxy/certs" in tls.run("config", timeout=60).stdout, name
         no_secret = ComposeStack(command, "classmood-config-check", {})
         no_secret.env.pop("CLASSMOOD_TURN_SECRET", None)
         refused = no_secret.run("config", timeout=60, check=False)
@@ -152,6 +155,14 @@ def test_an_expired_or_forged_turn_login_is_refused_by_the_stack_s_turn_server(s
     assert "static-auth-secret" not in stack.logs("turn") and secret not in stack.logs()
 
 
+def test_even_a_valid_turn_login_relays_only_to_the_app_replicas(stack):
+    port, secret = int(stack.env["CLASSMOOD_TURN_PORT"]), stack.env["CLASSMOOD_TURN_SECRET"]
+    replica = stack.ip(stack.containers("app")[0])
+    for i, (peer, answer) in enumerate(((replica, 200), ("8.8.8.8", 403), ("192.168.1.10", 403), ("127.0.0.1", 403))):
+        login = issue(secret, (), f"peer-{i}", ttl_s=600, now=time.time())  # one login each: coturn's quota is per login
+        assert allocate("127.0.0.1", port, login.username, login.password, peer=peer).permission == answer, peer
+
+
 # --- Real students through the proxy
 
 
@@ -215,18 +226,32 @@ def student_context(browser, stack, cookie: str | None, relay: bool = False):
 
 
 def press_start_again(page, timeout: float) -> None:
-    """What the join page asks of a student whose stream ended: press START again (after STOP
-    when the camera component still shows it, its connection dead)."""
-    from browser import _button_in_frames, start_camera, wait_for
+    """A student whose stream ended: the join page reconnects by itself and says "connection
+    lost" meanwhile (ui.camera, CameraKeeper); "Turn my camera on" is pressed only where it gave up."""
+    from browser import start_camera
 
-    asks = ("Press START", "press STOP and START")
-    wait_for(lambda: any(a in page.locator("body").inner_text() for a in asks), timeout,
-             "the page asking to press START again", page, "compose-asks-start")
-    stop = _button_in_frames(page, "STOP")
-    if stop is not None:
-        stop.first.click()
-        wait_for(lambda: _button_in_frames(page, "START"), 20, "the START button after STOP", page, "compose-stop")
-    start_camera(page)
+    start_camera(page, timeout=timeout)
+
+
+def present_after_following_the_pages(pages: dict, predicate, teacher, what: str, timeout: float = 150) -> list[str]:
+    """Wait for ``predicate``; meanwhile a student whose page says their camera is off presses
+    START again, as the page tells them to. That is the README's known, unsolved flake (a first
+    stream ended by the server right after connecting; the live-path work tracks it), which is
+    not what these tests are about; the presses are returned so that the test reports them."""
+    from browser import start_camera, wait_for
+
+    pressed, deadline = [], time.monotonic() + timeout
+    while True:
+        try:
+            wait_for(predicate, 30, what)
+            return pressed
+        except AssertionError:
+            if time.monotonic() > deadline:
+                wait_for(predicate, 1, what, teacher, "compose-present")
+        for name, page in pages.items():
+            if "Your camera is off" in page.locator("body").inner_text():
+                start_camera(page)
+                pressed.append(name)
 
 
 def redis_store(stack):
@@ -292,7 +317,7 @@ def test_a_lecture_survives_a_killed_replica_and_a_redis_restart(stack, browsers
 
         def present(n: int):
             return lambda: metrics(teacher).get("Present") == str(n) and metrics(teacher)
-        wait_for(present(2), 120, "Ann and Bo present on one dashboard", teacher, "compose-two")
+        represses = present_after_following_the_pages(pages, present(2), teacher, "Ann and Bo present on one dashboard")
         paths = {name: wait_for(lambda p=page: media_path(p), 30, f"{name}'s WebRTC path") for name, page in pages.items()}
         replicas = {stack.ip(c): c for c in stack.containers("app")}
         assert paths["Ann"]["remote"] in replicas and paths["Bo"]["remote"] in replicas, (paths, replicas)
@@ -315,7 +340,7 @@ def test_a_lecture_survives_a_killed_replica_and_a_redis_restart(stack, browsers
             pressed = False
         except AssertionError:
             press_start_again(pages["Ann"], REJOIN_S - AUTO_REJOIN_S)
-            pressed = True
+            pressed = time.monotonic()
         wait_for(streaming_again("Ann"), max(1.0, REJOIN_S - (time.monotonic() - killed_at)),
                  f"Ann streaming again within {REJOIN_S} s of her replica's kill", pages["Ann"], "compose-rejoin")
         wait_for(present(2), 30, "Ann and Bo present after the kill", teacher, "compose-rejoin-dashboard")
@@ -347,7 +372,9 @@ def test_a_lecture_survives_a_killed_replica_and_a_redis_restart(stack, browsers
         for b in (teacher_browser, *student_browsers):
             b.close()
     during = {n: sum(stopped_at <= s.time <= started_at for s in got[n]) for n in got}
-    print(f"present again {rejoined_s:.1f} s after the replica's kill ({'START pressed again' if pressed else 'on her own'}); "
+    how = f"START pressed again {pressed - killed_at:.1f} s after the kill" if pressed else "on her own"
+    print(f"START pressed again before the kill (the known first-press flake, README): {represses or 'never'}")
+    print(f"present again {rejoined_s:.1f} s after the replica's kill ({how}); "
           f"samples stored from the "
           f"{started_at - stopped_at:.0f} s Redis outage: {during}")
 
@@ -366,7 +393,9 @@ def test_a_student_whose_network_allows_only_relayed_traffic_streams_through_cot
         open_dashboard(teacher, stack.url, code, key)
         page = join_in(student_context(student_browser, stack, None, relay=True), stack.url, code, "Cy")
         start_camera(page)
-        wait_for(lambda: metrics(teacher).get("Present") == "1", 120, "Cy present through the relay", teacher, "compose-relay")
+        represses = present_after_following_the_pages({"Cy": page}, lambda: metrics(teacher).get("Present") == "1", teacher,
+                                                      "Cy present through the relay")
+        print(f"START pressed again (the known first-press flake, README): {represses or 'never'}")
         path = wait_for(lambda: media_path(page), 30, "Cy's WebRTC path")
         assert path["local"] == "relay", path  # her video goes through coturn, nowhere else
         replicas = {stack.ip(c) for c in stack.containers("app")}
@@ -386,3 +415,44 @@ def test_a_student_whose_network_allows_only_relayed_traffic_streams_through_cot
     finally:
         teacher_browser.close()
         student_browser.close()
+
+
+def test_with_certificates_mounted_the_proxy_serves_https_and_redirects_http_to_it(stack, tmp_path):
+    """Last in this module: it turns the stack's proxy into the TLS one (deploy/compose.tls.yaml)."""
+    import http.client
+    import shutil
+    import ssl
+    import subprocess
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(tmp_path / "key.pem"),
+                    "-out", str(tmp_path / "cert.pem")], check=True, capture_output=True)
+    (certs / "school.pem").write_bytes((tmp_path / "cert.pem").read_bytes() + (tmp_path / "key.pem").read_bytes())
+    https_port = _free_port()
+    stack.env.update(CLASSMOOD_TLS_DIR=str(certs), CLASSMOOD_HTTPS_PORT=str(https_port))
+    stack.files.append(ROOT / "deploy" / "compose.tls.yaml")
+    stack.run("up", "-d", "--no-build", "proxy", timeout=180)
+
+    context = ssl.create_default_context(cafile=str(tmp_path / "cert.pem"))
+
+    def health():
+        try:
+            with urllib.request.urlopen(f"https://127.0.0.1:{https_port}/_stcore/health", timeout=3, context=context) as reply:
+                return reply.read() == b"ok" and reply
+        except OSError:
+            return None
+    from browser import wait_for
+
+    reply = wait_for(health, 60, "HTTPS answers on the proxy")
+    assert "max-age=" in reply.headers["Strict-Transport-Security"]
+    (cookie,) = [c for c in reply.headers.get_all("Set-Cookie") if c.startswith("CLASSMOOD_REPLICA=")]
+    assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie, cookie
+
+    plain = http.client.HTTPConnection("127.0.0.1", int(stack.env["CLASSMOOD_HTTP_PORT"]), timeout=10)
+    plain.request("GET", "/join?room=ABCD-EFGH")
+    redirect = plain.getresponse()
+    assert redirect.status == 301 and redirect.headers["Location"] == f"https://127.0.0.1:{https_port}/join?room=ABCD-EFGH"

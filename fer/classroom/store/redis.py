@@ -688,8 +688,9 @@ class RedisStore(Store):
 
 def _member(sample: StudentSample) -> str:
     """``student|time|probs``, and ``|1`` or ``|0`` after it where the sample says whether the
-    face was facing the screen; members written before that field existed have three parts."""
-    probs = "-" if sample.probs is None else ",".join(repr(p) for p in sample.probs)
+    face was facing the screen; members written before that field existed have three parts.
+    ``probs`` is ``-`` without a face, ``lost`` for a connection-lost heartbeat (StudentSample.lost)."""
+    probs = ("lost" if sample.lost else "-") if sample.probs is None else ",".join(repr(p) for p in sample.probs)
     facing = "" if sample.facing is None else f"|{int(sample.facing)}"
     return f"{sample.student_id}|{sample.time!r}|{probs}{facing}"
 
@@ -700,8 +701,9 @@ def _sample(code: str, member: str) -> StudentSample:
         room=code,
         student_id=student_id,
         time=float(when),
-        probs=None if probs == "-" else tuple(float(p) for p in probs.split(",")),
+        probs=None if probs in ("-", "lost") else tuple(float(p) for p in probs.split(",")),
         facing=bool(int(facing[0])) if facing else None,
+        lost=probs == "lost",
     )
 
 

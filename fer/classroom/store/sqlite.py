@@ -153,15 +153,18 @@ class SQLiteStore(Store):
                 f"data directory {self.data_dir} is not writable; set CLASSMOOD_DATA_DIR to a writable folder"
             )
         self._migrate()
-        self._add_facing()
+        self._add_columns()
 
-    def _add_facing(self) -> None:
-        """The ``facing`` column of samples (1, 0, NULL unknown), added in place to a file made
-        before it existed; its own step, so it composes with the schema versions."""
+    def _add_columns(self) -> None:
+        """Columns of samples added in place to a file made before they existed: ``facing`` (1, 0,
+        NULL unknown) and ``lost`` (a connection-lost heartbeat, StudentSample.lost); their own
+        step, so it composes with the schema versions."""
         with self._write() as conn:
             columns = {row[1] for row in conn.execute("PRAGMA table_info(samples)")}
             if "facing" not in columns:
                 conn.execute("ALTER TABLE samples ADD COLUMN facing INTEGER")
+            if "lost" not in columns:
+                conn.execute("ALTER TABLE samples ADD COLUMN lost INTEGER NOT NULL DEFAULT 0")
 
     # ---- connections and transactions
 
@@ -488,11 +491,11 @@ class SQLiteStore(Store):
                     face = sample.time if face is None else max(face, sample.time)
                 last[sample.student_id] = (max(seen, sample.time), face)
             conn.executemany(
-                f"INSERT INTO samples (room, student, time, facing, {', '.join(_PROB_COLUMNS)}) "
-                f"VALUES (?, ?, ?, ?, {', '.join('?' * len(_PROB_COLUMNS))})",
+                f"INSERT INTO samples (room, student, time, facing, lost, {', '.join(_PROB_COLUMNS)}) "
+                f"VALUES (?, ?, ?, ?, ?, {', '.join('?' * len(_PROB_COLUMNS))})",
                 [
                     (normalize_room_code(s.room), s.student_id, s.time, None if s.facing is None else int(s.facing),
-                     *(s.probs or (None,) * len(_PROB_COLUMNS)))
+                     int(s.lost), *(s.probs or (None,) * len(_PROB_COLUMNS)))
                     for s in batch
                 ],
             )
@@ -507,7 +510,7 @@ class SQLiteStore(Store):
         self, code: str, start: float | None = None, end: float | None = None, student_id: str | None = None
     ) -> list[StudentSample]:
         code = self.get_room(code).code
-        sql = f"SELECT room, student, time, facing, {', '.join(_PROB_COLUMNS)} FROM samples WHERE room = ?"
+        sql = f"SELECT room, student, time, facing, lost, {', '.join(_PROB_COLUMNS)} FROM samples WHERE room = ?"
         params: list = [code]
         if start is not None:
             sql += " AND time >= ?"
@@ -520,8 +523,8 @@ class SQLiteStore(Store):
             params.append(student_id)
         rows = self._query(sql + " ORDER BY time, rowid", tuple(params))
         return [
-            StudentSample(room=r[0], student_id=r[1], time=r[2], probs=None if r[4] is None else tuple(r[4:]),
-                          facing=None if r[3] is None else bool(r[3]))
+            StudentSample(room=r[0], student_id=r[1], time=r[2], probs=None if r[5] is None else tuple(r[5:]),
+                          facing=None if r[3] is None else bool(r[3]), lost=bool(r[4]))
             for r in rows
         ]
 

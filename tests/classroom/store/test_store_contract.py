@@ -330,6 +330,37 @@ def test_samples_round_trip_with_their_exact_numbers(store):
     assert store.samples(code, student_id=ada.id) == [written[0], written[2]]
 
 
+def test_a_connection_lost_heartbeat_reads_back_as_one(store):
+    code, _ = store.create_room("Algebra")
+    ada = store.join(code, "Ada")
+    written = [
+        StudentSample(code, ada.id, 1001.0, probs(1)),
+        StudentSample(code, ada.id, 1002.0, None, lost=True),
+        StudentSample(code, ada.id, 1003.0, None),
+    ]
+    store.record(written)
+    assert [s.lost for s in store.samples(code)] == [False, True, False]
+    assert store.samples(code) == written
+
+
+def test_a_database_file_from_before_heartbeats_gains_the_flag_and_keeps_its_samples(tmp_path):
+    import sqlite3
+
+    from fer.classroom.store.sqlite import SQLiteStore
+
+    old = SQLiteStore(tmp_path / "data")
+    code, _ = old.create_room("Algebra")
+    ada = old.join(code, "Ada")
+    old.record([StudentSample(code, ada.id, 1001.0, probs(1))])
+    old.close()
+    with sqlite3.connect(tmp_path / "data" / "classmood.sqlite3") as conn:  # as the previous version wrote it
+        conn.execute("ALTER TABLE samples DROP COLUMN lost")
+    reopened = SQLiteStore(tmp_path / "data")
+    reopened.record([StudentSample(code, ada.id, 1002.0, None, lost=True)])
+    assert [(s.time, s.lost, s.has_face) for s in reopened.samples(code)] == [(1001.0, False, True), (1002.0, True, False)]
+    reopened.close()
+
+
 def test_samples_keep_whether_the_face_was_facing_the_screen(store):
     code, _ = store.create_room("Algebra")
     ada = store.join(code, "Ada")
@@ -480,7 +511,10 @@ def test_only_numbers_and_names_are_stored(sqlite_store):
         for row in conn.execute(f"PRAGMA table_info({table})")
     }
     assert "BLOB" not in columns.values()
-    assert {name for (table, name), kind in columns.items() if table == "samples"} == {"room", "student", "time", "facing", *EMOTIONS}
+    # "facing" (1, 0, NULL) and "lost" (a connection-lost heartbeat, StudentSample.lost) are flags.
+    assert {name for (table, name), kind in columns.items() if table == "samples"} == {
+        "room", "student", "time", "facing", "lost", *EMOTIONS}
+    assert columns[("samples", "lost")] == "INTEGER"
 
 
 def test_a_second_thread_and_connection_see_the_data(sqlite_store):

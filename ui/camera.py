@@ -1,0 +1,231 @@
+"""The student's camera: streamlit-webrtc, wrapped so that the app owns the stream's life.
+
+streamlit-webrtc 0.79 ends a working stream in ways the page never asked for
+(shared/notes/live-path.md and the README's live path): its orphaned-context test resets a
+context whose script run count moved on by two between renders, which Streamlit's fast
+reruns produce on the same page; and when the browser sends a new offer while an old worker
+still exists, it answers nothing, so the browser waits forever. :func:`camera` replaces the
+first with a test that reruns cannot fool, drops the stale worker on a new offer, and drives
+the component's ``desired_playing_state`` from a :class:`fer.classroom.live.CameraKeeper`,
+which restarts streams that end without the student asking.
+
+The stream is SENDONLY: nothing is encoded and sent back. The student's own preview is the
+browser's local camera stream (:func:`preview`), and the face box and expression are shown
+by the page as text. Each decoded frame is handed to the student's
+:class:`fer.classroom.live.StudentStream` on the WebRTC event loop without any conversion
+(one reference swap); the stream converts only the frames it analyzes.
+
+This relies on private attributes of streamlit-webrtc's context (``_get_worker``,
+``_reset_context``, ``_last_rendered_run_count``, ``_set_state``); requirements.txt pins the
+version they were read from, and tests/app/test_camera.py checks them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import streamlit as st
+import streamlit.components.v1 as components
+import streamlit_webrtc
+from streamlit_webrtc import WebRtcMode
+from streamlit_webrtc import component as webrtc_component
+from streamlit_webrtc.sink import VideoSinkTrack
+from streamlit_webrtc.webrtc import SignallingTimeoutError
+
+from fer.classroom.live import CameraKeeper, StudentStream
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class CameraState:
+    """What the wrapper remembers of one component between runs (in the session)."""
+
+    worker_id: int | None = None  # id() of the worker the component's context holds
+    offer: str | None = None  # the SDP offer that worker answers
+    resets: list[str] = field(default_factory=list)  # why the wrapper reset the context, for the log and tests
+
+
+def frontend_key(key: str) -> str:
+    return webrtc_component.generate_frontend_component_key(key)
+
+
+def component_value(session: Any, key: str) -> dict | None:
+    """The component's last value (``{"playing", "sdpOffer", "iceCandidates"}``), or None."""
+    value = session.get(frontend_key(key)) if hasattr(session, "get") else None
+    return value if isinstance(value, dict) else None
+
+
+def offer_sdp(value: dict | None) -> str | None:
+    offer = value.get("sdpOffer") if value else None
+    return offer.get("sdp") if isinstance(offer, dict) else None
+
+
+def guard(session: Any, key: str, state: CameraState) -> str | None:
+    """Before the component renders: reset its context only when it is really stale.
+
+    Returns why it reset the context, or None. Two cases:
+
+    - *orphaned*: the component was not rendered in the last completed script run (the
+      student went to another page and came back; the iframe is new). Streamlit removes a
+      widget's state exactly after a completed run that did not render it, and never after
+      a run cut short by a rerun, so "the component's widget state is gone" is that test,
+      with no run counter to race. streamlit-webrtc's own test (the run count moved on by two
+      or more) is switched off: the count is raised on the event loop thread when a run's
+      end is sent, so a fast rerun can read it before the previous run was counted and see
+      a jump of two on the same page, and then it stopped a working stream.
+    - *stale worker*: the browser sent a new offer (it restarted by itself after a
+      disconnect) while the context still holds the worker of the old one. The component
+      would keep the old worker and never answer; the old worker is stopped so that a new
+      one answers.
+    """
+    context = session.get(key) if hasattr(session, "get") else None
+    if context is None:
+        return None
+    reason = None
+    if frontend_key(key) not in session:
+        reason = "orphaned"
+    else:
+        value = component_value(session, key)
+        offer = offer_sdp(value)
+        worker = context._get_worker()
+        if worker is not None and offer and state.offer is not None and offer != state.offer:
+            reason = "new offer"
+    if reason is not None:
+        webrtc_component._reset_context(context)
+        value = component_value(session, key)
+        if value is not None:
+            # The component decides on the frontend's state: keep it, or its next run would
+            # take a signalling browser for an idle one and stop the worker it just made.
+            context._set_state(webrtc_component.compile_state(value))
+        state.worker_id = state.offer = None
+        state.resets.append(reason)
+        log.info("camera %s: context reset (%s)", key, reason)
+    context._last_rendered_run_count = None  # the run-count test above is replaced, not added to
+    return reason
+
+
+def remember_worker(session: Any, key: str, state: CameraState) -> None:
+    """After the component rendered: note which offer its (new) worker answers."""
+    context = session.get(key)
+    worker = context._get_worker() if context is not None else None
+    if worker is None:
+        state.worker_id = state.offer = None
+    elif id(worker) != state.worker_id:
+        state.worker_id = id(worker)
+        state.offer = offer_sdp(component_value(session, key))
+
+
+def answer_pending(key: str) -> bool:
+    """Whether the worker's SDP answer waits for a full run to reach the browser.
+
+    The component asks for that run itself (``rerun()`` after making the answer), but a
+    rerun requested while another is starting can be dropped, and the page's only periodic
+    runs are its status fragment's, which do not render the component: the browser then
+    waits for an answer that never comes (seen in the baseline runs, README's live path).
+    """
+    context = st.session_state.get(key)
+    return bool(context is not None and context._sdp_answer_json and not context._is_sdp_answer_sent)
+
+
+def stopper(key: str) -> Callable[[], None]:
+    """A callable that stops this session's WebRTC worker from any thread (no ``st.*`` inside).
+
+    For :class:`StudentStream`'s ``on_ended``: when the room refuses samples, the connection
+    is closed by the server, whatever the student's page does.
+    """
+    context = st.session_state.get(key)
+
+    def stop() -> None:
+        worker = context._get_worker() if context is not None else None
+        if worker is not None:
+            worker.stop()
+
+    return stop
+
+
+def stop_camera(key: str) -> None:
+    """Stop the stream now, from the server (Leave, the lecture's end): no media flows after it."""
+    context = st.session_state.get(key)
+    if context is not None:
+        webrtc_component._reset_context(context)
+    state = st.session_state.get(f"{key}:camera")
+    if state is not None:
+        state.worker_id = state.offer = None
+
+
+def camera(key: str, stream: StudentStream, keeper: CameraKeeper, *, frontend_rtc_configuration: dict,
+           server_rtc_configuration: dict, media_stream_constraints: dict, translations: dict | None = None) -> None:
+    """Render the student's camera component for ``stream``, as ``keeper`` wants it."""
+    session = st.session_state
+    state = session.setdefault(f"{key}:camera", CameraState())
+    guard(session, key, state)
+    context = session.get(key)
+    value = component_value(session, key)
+    playing = bool(context is not None and context.state.playing)
+    signalling = bool(context is not None and context.state.signalling)
+    keeper.observe(value is not None, playing, signalling, stream.last_frame_at)
+    desired = keeper.desired()
+
+    def on_frame(frame) -> None:
+        # On the WebRTC event loop for every decoded frame: a reference swap, nothing more.
+        if not stream.running:
+            stream.start()
+        stream.offer(frame)
+
+    sink = VideoSinkTrack(callback=on_frame)
+    sink._on_ended_callback = lambda: stream.stop(mark_absent=False, wait=False)
+    keeper.told(desired)
+    try:
+        render(key, sink, desired, frontend_rtc_configuration, server_rtc_configuration, media_stream_constraints,
+               translations)
+    except SignallingTimeoutError:
+        # The server did not answer the offer within streamlit-webrtc's 10 s (a busy machine):
+        # the browser would wait for that answer for ever. Off and on again, counted as a restart.
+        log.warning("camera %s: the offer was not answered in time; restarting it", key)
+        if session.get(key) is not None:
+            webrtc_component._reset_context(session[key])
+        keeper.answer_failed()
+    remember_worker(session, key, state)
+
+
+def render(key: str, sink: VideoSinkTrack, desired: bool, frontend_rtc_configuration: dict,
+           server_rtc_configuration: dict, media_stream_constraints: dict, translations: dict | None) -> None:
+    streamlit_webrtc.webrtc_streamer(
+        key=key,
+        mode=WebRtcMode.SENDONLY,
+        frontend_rtc_configuration=frontend_rtc_configuration,
+        server_rtc_configuration=server_rtc_configuration,
+        media_stream_constraints=media_stream_constraints,
+        translations=translations,
+        desired_playing_state=desired,
+        sink_video_track=sink,
+        video_html_attrs={"style": {"display": "none"}},
+        media_toggle_controls=False,
+    )
+
+
+_PREVIEW = """
+<video id="v" autoplay muted playsinline style="width:100%;max-height:360px;border-radius:0.5rem;background:#222;transform:scaleX(-1)"></video>
+<script>
+navigator.mediaDevices.getUserMedia({video: VIDEO, audio: false})
+  .then(s => { document.getElementById("v").srcObject = s; })
+  .catch(() => {});
+</script>
+"""
+
+
+def preview(media_stream_constraints: dict) -> None:
+    """The student's own video, straight from their camera in their browser.
+
+    Nothing of it goes through the server: the server only receives the stream it analyzes.
+    The preview asks for no frame-rate cap, so it stays smooth however few frames a second the
+    server is sent (the browser opens the camera once and paces each track on its own).
+    """
+    video = media_stream_constraints.get("video", True)
+    if isinstance(video, dict):
+        video = {k: v for k, v in video.items() if k != "frameRate"}
+    components.html(_PREVIEW.replace("VIDEO", json.dumps(video)), height=370)
