@@ -142,6 +142,9 @@ class AppConfig:
     #: Frame rate the browser is asked for (``CLASSMOOD_CAMERA_FPS``); the server decodes every
     #: frame it receives, so this sets most of its CPU per student.
     camera_fps: float = 15.0
+    #: Width the student's own preview asks the camera for (``CLASSMOOD_PREVIEW_WIDTH``, pixels):
+    #: the video they see of themselves, shown from their browser; the server never receives it.
+    preview_width: int = 640
     #: Seconds between two refreshes of the student page's status (``CLASSMOOD_STATUS_INTERVAL_S``):
     #: the face seen, the expression, "connection lost"; each refresh is a script run on the server.
     status_interval_s: float = 3.0
@@ -237,6 +240,7 @@ class AppConfig:
         )
         _check(160 <= self.camera_width <= 1920, "camera_width", "must be in [160, 1920]", self.camera_width)
         _check(1 <= self.camera_fps <= 60, "camera_fps", "must be in [1, 60]", self.camera_fps)
+        _check(160 <= self.preview_width <= 1920, "preview_width", "must be in [160, 1920]", self.preview_width)
         _check(self.trend_points >= 1, "trend_points", "must be >= 1", self.trend_points)
         _check(1 <= self.detect_every <= 30, "detect_every", "must be in [1, 30]", self.detect_every)
         _check(self.detect_max_side == 0 or 64 <= self.detect_max_side <= 1920, "detect_max_side",
@@ -295,6 +299,10 @@ class AppConfig:
             "video": {"width": {"ideal": self.camera_width}, "frameRate": {"ideal": self.camera_fps, "max": self.camera_fps}},
             "audio": False,
         }
+
+    def preview_constraints(self) -> dict[str, Any]:
+        """The student's own preview (``ui.camera.preview``): no frame-rate cap, its own width."""
+        return {"video": {"width": {"ideal": self.preview_width}}, "audio": False}
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, secrets: Mapping[str, Any] | None = None) -> "AppConfig":
@@ -488,6 +496,7 @@ _APP_VARS: dict[str, tuple[str, Callable[[Any, str], Any]]] = {
     "trend_points": ("CLASSMOOD_TREND_POINTS", _integer),
     "camera_width": ("CLASSMOOD_CAMERA_WIDTH", _integer),
     "camera_fps": ("CLASSMOOD_CAMERA_FPS", _number),
+    "preview_width": ("CLASSMOOD_PREVIEW_WIDTH", _integer),
     "status_interval_s": ("CLASSMOOD_STATUS_INTERVAL_S", _number),
     "max_upload_mb": ("CLASSMOOD_MAX_UPLOAD_MB", _number),
     "max_video_s": ("CLASSMOOD_MAX_VIDEO_S", _number),

@@ -187,7 +187,7 @@ def step_camera() -> None:
     video, side = st.columns([3, 2])
     with video:
         if keeper.phase in (CameraPhase.STARTING, CameraPhase.LIVE, CameraPhase.RECONNECTING):
-            preview(cfg.media_stream_constraints())
+            preview(cfg.preview_constraints())
         camera(camera_key(student), stream, keeper,
                frontend_rtc_configuration=browser_rtc_configuration(cfg, st.session_state[turn_key]),
                server_rtc_configuration=cfg.rtc_configuration(),

@@ -170,6 +170,22 @@ def camera_tracks(page) -> list[str]:
     return found
 
 
+def write_noisy_y4m(path: Path, frame_bgr, sigma: float, fps: int, frames: int = 15) -> None:
+    """Like tests/browser.py's ``write_y4m``, but every frame with fresh sensor noise (Gaussian,
+    ``sigma`` gray levels), as a real webcam: a still frame costs the browser's encoder and the
+    server's decoder almost nothing after the first key frame, a real camera does not."""
+    import cv2
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    height, width = frame_bgr.shape[:2]
+    with open(path, "wb") as out:
+        out.write(f"YUV4MPEG2 W{width} H{height} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
+        for _ in range(frames):
+            noisy = np.clip(frame_bgr + rng.normal(0, sigma, frame_bgr.shape), 0, 255).astype(np.uint8)
+            out.write(b"FRAME\n" + cv2.cvtColor(noisy, cv2.COLOR_BGR2YUV_I420).tobytes())
+
+
 def pin(pid: int, cores: set[int]) -> None:
     """Every thread of ``pid`` onto ``cores`` (threads it starts later inherit it)."""
     for task in Path(f"/proc/{pid}/task").iterdir():
@@ -210,7 +226,11 @@ def measure(n: int, args, fer_split, sync_api, workdir: Path) -> Row:
     cameras = []
     for i in range(n):
         path = workdir / f"camera{i}.y4m"
-        write_y4m(path, camera_scene(fer_split, seed=i + 1, size=(args.width, args.height)), frames=5, fps=int(args.fps))
+        scene = camera_scene(fer_split, seed=i + 1, size=(args.width, args.height))
+        if args.noise > 0:
+            write_noisy_y4m(path, scene, args.noise, fps=int(args.fps))
+        else:
+            write_y4m(path, scene, frames=5, fps=int(args.fps))
         cameras.append(path)
 
     with AppServer(workdir / f"data{n}", workdir / f"server{n}.log", env) as server:
@@ -324,6 +344,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--width", type=int, default=640, help="fake camera width (default 640)")
     parser.add_argument("--height", type=int, default=480, help="fake camera height (default 480)")
     parser.add_argument("--fps", type=float, default=15, help="fake camera frame rate (default 15)")
+    parser.add_argument("--noise", type=float, default=0,
+                        help="sensor noise of the fake cameras, gray levels (default 0: a still frame)")
     parser.add_argument("--request-width", type=int, default=0, help="CLASSMOOD_CAMERA_WIDTH (default: --width)")
     parser.add_argument("--request-fps", type=float, default=0, help="CLASSMOOD_CAMERA_FPS (default: --fps)")
     parser.add_argument("--analysis-fps", type=float, default=3, help="CLASSMOOD_ANALYSIS_FPS (default 3, the app's)")
@@ -358,7 +380,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{' '.join(Path('/proc/loadavg').read_text().split()[:3])}  ")
     print(f"Camera {args.width}x{args.height} at {args.fps:g} fps per student (asked for width "
           f"{args.request_width or args.width}, {args.request_fps or args.fps:g} fps), analysis {args.analysis_fps:g} fps, "
-          f"status every {args.status_interval:g} s, postScriptGC {'on' if args.post_script_gc else 'off'}, "
+          f"sensor noise {args.noise:g}, status every {args.status_interval:g} s, postScriptGC {'on' if args.post_script_gc else 'off'}, "
           f"one sample a second, a teacher dashboard open, each student in its own Chromium"
           f"{', server pinned to core 0 and browsers to core 1' if args.pin else ''}.\n", flush=True)
     rows, passed = [], {}

@@ -222,8 +222,9 @@ def preview(media_stream_constraints: dict) -> None:
     """The student's own video, straight from their camera in their browser.
 
     Nothing of it goes through the server: the server only receives the stream it analyzes.
-    The preview asks for no frame-rate cap, so it stays smooth however few frames a second the
-    server is sent (the browser opens the camera once and paces each track on its own).
+    The preview asks for no frame-rate cap and its own width (``AppConfig.preview_constraints``),
+    so it stays sharp and smooth however small and slow the stream the server is sent (the
+    browser opens the camera once, for the preview, and scales and paces each track on its own).
     """
     video = media_stream_constraints.get("video", True)
     if isinstance(video, dict):

@@ -166,6 +166,7 @@ class StudentStream:
         self._interval: list[tuple[np.ndarray, bool | None] | None] = []  # (probs, facing) per analysis
         self._next_sample: float | None = None
         self._frames_in = self._analyzed = self._dropped = self._sent = self._errors = 0
+        self._frame_size: tuple[int, int] | None = None  # (width, height) the browser sends, for the log
         self._error: str | None = None
         # A storage failure outlives the next good analysis: it is cleared only by a stored
         # sample, so a student whose numbers never reach the teacher is told so.
@@ -276,6 +277,10 @@ class StudentStream:
             try:
                 if not isinstance(frame, np.ndarray):
                     frame = frame.to_ndarray(format="bgr24")  # only the analyzed frames are converted
+                size = (frame.shape[1], frame.shape[0])
+                if size != self._frame_size:  # what the browser really sends (it may scale under load)
+                    self._frame_size = size
+                    log.info("stream %s: frames of %dx%d", self.student_id, *size)
                 result = self._analyze(frame, now)
             except FerError as error:
                 self._failed(f"this frame could not be analyzed: {error}")
