@@ -136,12 +136,15 @@ class AppConfig:
     report_window_s: float = 30.0
     #: Recent expressions shown on each student tile (``CLASSMOOD_TREND_POINTS``).
     trend_points: int = 20
-    #: Width the browser is asked to capture at (``CLASSMOOD_CAMERA_WIDTH``, pixels). Faces
-    #: need no more than 640, and every extra pixel is decoded and re-encoded on the server.
-    camera_width: int = 640
-    #: Frame rate the browser is asked for (``CLASSMOOD_CAMERA_FPS``); the server decodes every
-    #: frame it receives, so this sets most of its CPU per student.
-    camera_fps: float = 15.0
+    #: Width of the stream the browser sends (``CLASSMOOD_CAMERA_WIDTH``, pixels). The detector
+    #: searches a 320-pixel copy anyway and a webcam face stays above the classifier's 48
+    #: pixels, while every extra pixel is decoded on the server; the student's own preview has
+    #: its own width (``preview_width``).
+    camera_width: int = 320
+    #: Frame rate of the stream the browser sends (``CLASSMOOD_CAMERA_FPS``); the server decodes
+    #: every frame it receives, so this sets much of its CPU per student (keep it above
+    #: ``analysis_fps``).
+    camera_fps: float = 10.0
     #: Width the student's own preview asks the camera for (``CLASSMOOD_PREVIEW_WIDTH``, pixels):
     #: the video they see of themselves, shown from their browser; the server never receives it.
     preview_width: int = 640

@@ -5,7 +5,8 @@ own temporary data directory (SQLite store), opens a room through the store, ope
 teacher's dashboard in a headless Chromium (as in a lecture), measures the server idle with
 only the dashboard open, and launches N students, each in its own Chromium process with its
 own fake webcam (a .y4m of a real FER-2013 face on a photo, 640x480 at 15 fps by default,
-what a laptop webcam gives for the app's request). Each student joins, consents and presses
+what a laptop webcam gives; the browser scales and paces it to the app's request, 320 pixels
+at 10 fps; ``--noise`` adds a webcam's sensor noise to each frame). Each student joins, consents and presses
 "Start my camera" once; once every student is present it measures for ``--seconds``, then
 ends the lecture and measures again. It prints one markdown table row per run:
 
@@ -212,8 +213,8 @@ def measure(n: int, args, fer_split, sync_api, workdir: Path) -> Row:
 
     env = {
         "CLASSMOOD_ANALYSIS_FPS": str(args.analysis_fps),
-        "CLASSMOOD_CAMERA_WIDTH": str(args.request_width or args.width),
-        "CLASSMOOD_CAMERA_FPS": str(args.request_fps or args.fps),
+        "CLASSMOOD_CAMERA_WIDTH": str(args.request_width),
+        "CLASSMOOD_CAMERA_FPS": str(args.request_fps),
         "CLASSMOOD_PRESENCE_TIMEOUT_S": str(args.presence_timeout),
         "CLASSMOOD_SAMPLE_INTERVAL_S": "1",
         "CLASSMOOD_STATUS_INTERVAL_S": str(args.status_interval),
@@ -346,8 +347,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fps", type=float, default=15, help="fake camera frame rate (default 15)")
     parser.add_argument("--noise", type=float, default=0,
                         help="sensor noise of the fake cameras, gray levels (default 0: a still frame)")
-    parser.add_argument("--request-width", type=int, default=0, help="CLASSMOOD_CAMERA_WIDTH (default: --width)")
-    parser.add_argument("--request-fps", type=float, default=0, help="CLASSMOOD_CAMERA_FPS (default: --fps)")
+    parser.add_argument("--request-width", type=int, default=0, help="CLASSMOOD_CAMERA_WIDTH (default: the app's)")
+    parser.add_argument("--request-fps", type=float, default=0, help="CLASSMOOD_CAMERA_FPS (default: the app's)")
     parser.add_argument("--analysis-fps", type=float, default=3, help="CLASSMOOD_ANALYSIS_FPS (default 3, the app's)")
     parser.add_argument("--status-interval", type=float, default=3, help="CLASSMOOD_STATUS_INTERVAL_S (default 3, the app's)")
     parser.add_argument("--post-script-gc", action="store_true", help="Streamlit's runner.postScriptGC on (the app has it off)")
@@ -357,6 +358,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pin", action="store_true", help="server on core 0, browsers on core 1")
     parser.add_argument("--trace-stops", action="store_true", help="log the stack of every WebRtcWorker.stop")
     args = parser.parse_args(argv)
+    from fer.config import AppConfig
+
+    args.request_width = args.request_width or AppConfig().camera_width
+    args.request_fps = args.request_fps or AppConfig().camera_fps
     sizes = [int(n) for n in args.students.split(",")]
 
     # A SIGTERM (a CI timeout) unwinds like Ctrl-C, so every server and browser is stopped.
@@ -379,7 +384,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Machine: {os.cpu_count()} cores ({cpu_model}), load average at start "
           f"{' '.join(Path('/proc/loadavg').read_text().split()[:3])}  ")
     print(f"Camera {args.width}x{args.height} at {args.fps:g} fps per student (asked for width "
-          f"{args.request_width or args.width}, {args.request_fps or args.fps:g} fps), analysis {args.analysis_fps:g} fps, "
+          f"{args.request_width}, {args.request_fps:g} fps), analysis {args.analysis_fps:g} fps, "
           f"sensor noise {args.noise:g}, status every {args.status_interval:g} s, postScriptGC {'on' if args.post_script_gc else 'off'}, "
           f"one sample a second, a teacher dashboard open, each student in its own Chromium"
           f"{', server pinned to core 0 and browsers to core 1' if args.pin else ''}.\n", flush=True)
