@@ -166,7 +166,8 @@ def step_camera() -> None:
     set_cookie(RESUME_COOKIE, student["token"], cfg.retention_s)
     stream, keeper = stream_for(student), keeper_for(student)
     st.markdown(f"**{plain(student['lecture'])}** (room {student['code']}): you are **{plain(student['name'])}**.")
-    if keeper.phase is not CameraPhase.ENDED and not room_open(student["code"]):
+    if keeper.phase is not CameraPhase.ENDED and (
+            stream.status().state is StreamState.ENDED or not room_open(student["code"])):
         keeper.end()
     if keeper.phase is CameraPhase.ENDED:
         # The lecture ended (or the teacher removed this student): the connection is closed by
