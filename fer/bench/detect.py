@@ -32,12 +32,16 @@ from fer.vision.detect import HaarDetector, MtcnnDetector, YuNetDetector
 from fer.vision.track import match
 
 CONFIGS = {
-    "yunet @320 (the live app)": lambda: YuNetDetector(max_side=320),
-    "yunet @480": lambda: YuNetDetector(max_side=480),
-    "yunet @640 (the default)": lambda: YuNetDetector(max_side=640),
-    "yunet @640, score >= 0.4": lambda: YuNetDetector(max_side=640, min_confidence=0.4),
-    "yunet @960 (frame upscaled 1.5x)": lambda: YuNetDetector(max_side=960, upscale=True),
-    "yunet @1280 (frame upscaled 2x)": lambda: YuNetDetector(max_side=1280, upscale=True),
+    "yunet @320, second look (the live app)": lambda: YuNetDetector(max_side=320),
+    "yunet @320, no second look": lambda: YuNetDetector(max_side=320, recheck_from=0),
+    "yunet @480, second look": lambda: YuNetDetector(max_side=480),
+    "yunet @480, no second look": lambda: YuNetDetector(max_side=480, recheck_from=0),
+    "yunet @480, second look from 0.2": lambda: YuNetDetector(max_side=480, recheck_from=0.2),
+    "yunet @640, second look (the default)": lambda: YuNetDetector(max_side=640),
+    "yunet @640, no second look": lambda: YuNetDetector(max_side=640, recheck_from=0),
+    "yunet @640, second look from 0.2": lambda: YuNetDetector(max_side=640, recheck_from=0.2),
+    "yunet @640, score >= 0.4, no second look": lambda: YuNetDetector(max_side=640, min_confidence=0.4, recheck_from=0),
+    "yunet @960 (frame upscaled 1.5x), no second look": lambda: YuNetDetector(max_side=960, upscale=True, recheck_from=0),
     "haar @320, 3 neighbours (default)": lambda: HaarDetector(max_side=320, min_face=20, min_neighbors=3),
     "haar @640": lambda: HaarDetector(max_side=640, min_face=24, min_neighbors=5),
     "mtcnn @320": lambda: MtcnnDetector(max_side=320),
