@@ -10,7 +10,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from ui.common import PAGES, sidebar
+from ui.common import PAGES, ai_act_note, sidebar
 
 ROOT = Path(__file__).resolve().parent
 MODEL_CARD = ROOT / "models" / "model_card.md"
@@ -49,12 +49,7 @@ def landing() -> None:
             "- It is wrong often: about 3 faces in 10 get the wrong label on the FER-2013 benchmark."
         )
 
-    st.warning(
-        "**Legal limits.** The EU AI Act (Regulation 2024/1689, Art. 5(1)(f)) has prohibited AI systems "
-        "that infer emotions of natural persons in education institutions in the EU since "
-        "2 February 2025. Do not use ClassMood for teaching in the EU, and check the law where you teach.",
-        icon="⚖️",
-    )
+    ai_act_note()
 
     if MODEL_CARD.exists():
         with st.expander("About the emotion model (model card)"):

@@ -184,6 +184,37 @@ class AppConfig:
     #: Redis connection URL (``REDIS_URL``); when set, several app hosts can share one
     #: store. ``None`` selects the SQLite file in :attr:`data_dir`.
     redis_url: str | None = None
+    #: Days a lecture's data (names, numbers, moments) is kept after the room was created
+    #: (``CLASSMOOD_RETENTION_DAYS``). Then it is erased: SQLite by an hourly purge, Redis by
+    #: its keys' TTLs. Teachers may delete a lecture, and students their own numbers, sooner.
+    retention_days: float = 30.0
+    #: Hours a teacher stays signed in after entering the key (``CLASSMOOD_TEACHER_SESSION_H``);
+    #: the session token lives server-side in the store and in a cookie, never in a URL.
+    teacher_session_h: float = 12.0
+    #: The report hides the emotion mix of any time bucket with fewer present students
+    #: (``CLASSMOOD_REPORT_MIN_PRESENT``): a bucket of one or two faces is those students' own data.
+    report_min_present: int = 3
+    #: Length of the rate-limit window in seconds (``CLASSMOOD_RATE_WINDOW_S``); the limits
+    #: below count attempts per window.
+    rate_window_s: float = 600.0
+    #: Teacher-key attempts per client address and window (``CLASSMOOD_LOGIN_LIMIT``).
+    login_limit: int = 10
+    #: Teacher-key attempts on one room, from anywhere, per window (``CLASSMOOD_LOGIN_ROOM_LIMIT``).
+    login_room_limit: int = 30
+    #: Rooms one client address may create per window (``CLASSMOOD_CREATE_LIMIT``).
+    create_limit: int = 10
+    #: Joins per client address and window (``CLASSMOOD_JOIN_LIMIT``); a school behind one
+    #: address joins a whole class from it, so this is generous.
+    join_limit: int = 60
+    #: Joins of one room per window, from anywhere (``CLASSMOOD_JOIN_ROOM_LIMIT``).
+    join_room_limit: int = 600
+    #: Longest wait a repeated offender is given, in seconds (``CLASSMOOD_MAX_BACKOFF_S``);
+    #: each refusal in a row doubles the wait, starting from one window.
+    max_backoff_s: float = 3600.0
+    #: Addresses or networks of reverse proxies whose ``X-Forwarded-For`` is believed
+    #: (``CLASSMOOD_TRUSTED_PROXIES``, comma-separated, like ``10.0.0.0/8``). Empty: the header
+    #: is ignored, since any visitor can send one and would pick their own rate-limit identity.
+    trusted_proxies: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "model_path", Path(self.model_path))
@@ -217,11 +248,20 @@ class AppConfig:
                "must be 0 or in [64, 1920]", self.detect_max_side)
         _check(0 <= self.detect_recheck < 1, "detect_recheck", "must be in [0, 1)", self.detect_recheck)
         _check(0 <= self.analysis_slots <= 256, "analysis_slots", "must be in [0, 256]", self.analysis_slots)
+        for name in ("retention_days", "teacher_session_h", "rate_window_s", "max_backoff_s"):
+            _check(getattr(self, name) > 0, name, "must be > 0", getattr(self, name))
+        for name in ("report_min_present", "login_limit", "login_room_limit", "create_limit", "join_limit", "join_room_limit"):
+            _check(getattr(self, name) >= 1, name, "must be >= 1", getattr(self, name))
+        object.__setattr__(self, "trusted_proxies", _proxies(self.trusted_proxies, "trusted_proxies"))
         for name in ("max_image_megapixels", "max_video_megapixels", "max_analysis_s"):
             _check(getattr(self, name) > 0, name, "must be > 0", getattr(self, name))
         _check(self.max_video_frames >= 1, "max_video_frames", "must be >= 1", self.max_video_frames)
         _check(self.analyze_access in ANALYZE_ACCESS, "analyze_access", f"must be one of {', '.join(ANALYZE_ACCESS)}",
                self.analyze_access)
+
+    @property
+    def retention_s(self) -> float:
+        return self.retention_days * 86400.0
 
     @property
     def db_path(self) -> Path:
@@ -418,6 +458,23 @@ def _ice_servers(raw: Any, var: str) -> tuple[Mapping[str, Any], ...]:
     return tuple(servers)
 
 
+def _proxies(raw: Any, var: str) -> tuple[str, ...]:
+    """Each entry checked as an address or network, so a typo does not silently trust nobody."""
+    import ipaddress
+
+    items = raw.split(",") if isinstance(raw, str) else list(raw)
+    networks = []
+    for item in items:
+        text = str(item).strip()
+        if not text:
+            continue
+        try:
+            networks.append(str(ipaddress.ip_network(text, strict=False)))
+        except ValueError:
+            raise ConfigError(f"{var} must list IP addresses or networks like 10.0.0.0/8, got {text!r}") from None
+    return tuple(networks)
+
+
 _APP_VARS: dict[str, tuple[str, Callable[[Any, str], Any]]] = {
     "analysis_fps": ("CLASSMOOD_ANALYSIS_FPS", _number),
     "detector": ("CLASSMOOD_DETECTOR", _text),
@@ -449,6 +506,17 @@ _APP_VARS: dict[str, tuple[str, Callable[[Any, str], Any]]] = {
     "max_analysis_s": ("CLASSMOOD_MAX_ANALYSIS_S", _number),
     "analyze_access": ("CLASSMOOD_ANALYZE_ACCESS", _access),
     "redis_url": ("REDIS_URL", _redis_url),
+    "retention_days": ("CLASSMOOD_RETENTION_DAYS", _number),
+    "teacher_session_h": ("CLASSMOOD_TEACHER_SESSION_H", _number),
+    "report_min_present": ("CLASSMOOD_REPORT_MIN_PRESENT", _integer),
+    "rate_window_s": ("CLASSMOOD_RATE_WINDOW_S", _number),
+    "login_limit": ("CLASSMOOD_LOGIN_LIMIT", _integer),
+    "login_room_limit": ("CLASSMOOD_LOGIN_ROOM_LIMIT", _integer),
+    "create_limit": ("CLASSMOOD_CREATE_LIMIT", _integer),
+    "join_limit": ("CLASSMOOD_JOIN_LIMIT", _integer),
+    "join_room_limit": ("CLASSMOOD_JOIN_ROOM_LIMIT", _integer),
+    "max_backoff_s": ("CLASSMOOD_MAX_BACKOFF_S", _number),
+    "trusted_proxies": ("CLASSMOOD_TRUSTED_PROXIES", _proxies),
 }
 
 _ALERT_VARS: dict[str, tuple[str, Callable[[Any, str], Any]]] = {

@@ -1,10 +1,13 @@
 """Join a class (student): room code and name, an explicit consent step, then the camera.
 
-The camera starts only after consent, with the consent's own press. The student sees their
-own video (from their browser: nothing is sent back), whether their face is seen and their
-current expression, and can turn the camera off or leave at any time. The camera component
-is driven by the app (ui.camera, fer.classroom.live.CameraKeeper), which restarts a stream
-that ended without the student asking and says "connection lost" until it is back. Wiring only: the live processing
+The camera starts only after consent, with the consent's own press, and only in the browser
+that gave it: a reload resumes the student through a secret resume token kept in a cookie of
+this browser (never their id, never in the URL), so a shared join link or a copied address hands
+over nothing and a new browser sees the consent step again. The student sees their own video
+(from their browser: nothing is sent back), whether their face is seen and their current
+expression, and can turn the camera off or leave at any time. The camera component is driven by
+the app (ui.camera, fer.classroom.live.CameraKeeper), which restarts a stream that ended without
+the student asking and says "connection lost" until it is back. Wiring only: the live processing
 is :class:`fer.classroom.live.StudentStream`, the storage :mod:`fer.classroom.store`.
 """
 
@@ -12,15 +15,24 @@ import time
 import streamlit as st
 
 from fer.classroom.live import CameraKeeper, CameraPhase, StreamState, StudentStream
-from fer.classroom.rooms import RoomClosedError, RoomError, UnknownStudentError
+from fer.classroom.ratelimit import JOIN
+from fer.classroom.rooms import NameTakenError, RoomClosedError, RoomError, RoomLockedError, UnknownStudentError, name_key
 from fer.classroom.store.base import StorageUnavailableError
 from fer.classroom.turn import browser_rtc_configuration, session_credential
 from ui.camera import answer_pending, camera, component_value, preview, stop_camera, stopper
-from ui.common import analysis_gate, config, new_analyzer, query_param, sidebar, store
+from ui.common import (
+    ai_act_note, analysis_gate, client, config, cookie, limiter, new_analyzer, plain, query_param, raw_store, set_cookie,
+    sidebar, storage_notice, store,
+)
+from ui.consent import CONSENT_VERSION, consent_markdown
 
 sidebar()
 st.title("Join a class")
 cfg = config()
+ai_act_note()
+
+#: The cookie holding this browser's resume token; it lives as long as the room's data may.
+RESUME_COOKIE = "classmood_student"
 
 #: Seconds before a page that could not reach the store tries again.
 RETRY_S = 3
@@ -33,24 +45,28 @@ CAMERA_DENIED = (
 )
 
 
-def resume_from_link() -> None:
-    """A reload keeps the student in the room: their id travels in the URL (?student=)."""
-    student_id = query_param("student")
-    if student_id and "student" not in st.session_state:
+def resume_from_cookie() -> None:
+    """A reload keeps the student in the room, in this browser only: the resume token of its
+    cookie (:meth:`Store.resume`). A ``?student=`` of an old link is dropped unread."""
+    if "student" in st.query_params:
+        del st.query_params["student"]
+    token = cookie(RESUME_COOKIE)
+    if token and "student" not in st.session_state and "joining" not in st.session_state:
         try:
-            student = store().get_student(student_id)
-            room = store().get_room(student.room)
+            student = raw_store().resume(token)
+            room = raw_store().get_room(student.room)
         except RoomError:
-            del st.query_params["student"]
+            set_cookie(RESUME_COOKIE, "", 0)  # a dead token: forget it
             return
         except StorageUnavailableError:
             # Redis restarting, or this replica just took over from one that died: keep the
-            # student's link and try again shortly instead of showing a traceback.
+            # student's cookie and try again shortly instead of showing a traceback.
             st.warning("The class cannot be reached for a moment; this page tries again in a few seconds.")
             time.sleep(RETRY_S)
             st.rerun()
-        if student.left_at is None and room.is_open:
-            st.session_state["student"] = {"id": student.id, "code": student.room, "name": student.name, "lecture": room.lecture}
+        st.session_state["student"] = {
+            "id": student.id, "code": student.room, "name": student.name, "lecture": room.lecture, "token": token,
+        }
 
 
 def step_room() -> None:
@@ -59,13 +75,18 @@ def step_room() -> None:
         name = st.text_input("Your display name (what the teacher sees)", max_chars=40)
         if st.form_submit_button("Continue", type="primary"):
             try:
+                limiter().attempt(JOIN, client(), code)
                 room = store().get_room(code)
                 if not room.is_open:
                     raise RoomClosedError(f"the lecture {room.lecture!r} in room {room.code} has ended")
+                if room.locked:
+                    raise RoomLockedError("the teacher has locked this room: nobody new can join it now")
                 if not name.strip():
                     raise RoomError("please enter a display name; a first name or a nickname is enough")
+                if any(name_key(s.name) == name_key(name) for s in store().students(room.code, include_left=False)):
+                    raise NameTakenError(f"someone in this room is already called {name.strip()!r}; please choose another display name")
             except RoomError as error:
-                st.error(f"Cannot join: {error}")
+                st.error(f"Cannot join: {plain(str(error))}")
             else:
                 st.session_state["joining"] = {"code": room.code, "name": name.strip(), "lecture": room.lecture}
                 st.rerun()
@@ -73,32 +94,23 @@ def step_room() -> None:
 
 def step_consent() -> None:
     joining = st.session_state["joining"]
-    st.markdown(f"You are joining **{joining['lecture']}** (room {joining['code']}) as **{joining['name']}**.")
     st.markdown(
-        "#### Before your camera starts\n"
-        "- **What is analyzed:** while your camera is on, the server looks for your face a few times a "
-        "second and estimates your facial expression as seven numbers (angry, disgust, fear, happy, sad, "
-        "surprise, neutral).\n"
-        "- **What is stored:** only those numbers, about once a second, with your display name and the time. "
-        "**No image or video of you is stored** or recorded anywhere; frames are analyzed in memory and dropped.\n"
-        "- **What the teacher sees:** the class mood as charts, and a tile with your display name, whether "
-        "your face is seen (present or absent), your current expression with its confidence and a short trend. "
-        "The teacher never sees your video.\n"
-        "- **Limits:** the estimate is often wrong and says nothing about your attention or learning; it must "
-        "not be used to grade you.\n"
-        "- **How to leave:** press **Leave the class**, or **Turn my camera off**, or close the tab. Your camera turns off."
+        f"You are joining **{plain(joining['lecture'])}** (room {joining['code']}) as **{plain(joining['name'])}**."
     )
+    st.markdown(consent_markdown(cfg))
     agreed = st.checkbox("I understand and agree that my facial expression is analyzed as described.")
     cols = st.columns(2)
     if cols[0].button("Start my camera", type="primary", disabled=not agreed):
         try:
-            student = store().join(joining["code"], joining["name"])
+            student = store().join(joining["code"], joining["name"], consent_version=CONSENT_VERSION)
+            token = store().issue_resume_token(student.id)
         except RoomError as error:
-            st.error(f"Cannot join: {error}")
+            st.error(f"Cannot join: {plain(str(error))}")
             return
-        st.session_state["student"] = {"id": student.id, "code": student.room, "name": student.name, "lecture": joining["lecture"]}
+        st.session_state["student"] = {
+            "id": student.id, "code": student.room, "name": student.name, "lecture": joining["lecture"], "token": token,
+        }
         st.query_params["room"] = student.room
-        st.query_params["student"] = student.id
         del st.session_state["joining"]
         keeper_for(st.session_state["student"]).want()  # this press starts the camera: nothing more to press
         st.rerun()
@@ -127,19 +139,21 @@ def keeper_for(student: dict) -> CameraKeeper:
     return st.session_state.setdefault(f"keeper:{student['id']}", CameraKeeper(name=student["id"]))
 
 
-def leave(student: dict) -> None:
+def leave(student: dict, erase: bool = False) -> None:
+    """The student leaves (their camera stops); with ``erase`` their name and numbers go too."""
     stream_for(student).stop(mark_absent=False, final=True)
     keeper_for(student).end()
     stop_camera(camera_key(student))
     try:
         store().leave(student["id"])
+        if erase:
+            store().delete_student_data(student["id"])
     except (UnknownStudentError, RoomError):
         pass
     for prefix in ("stream", "keeper"):
         st.session_state.pop(f"{prefix}:{student['id']}", None)
     del st.session_state["student"]
-    st.query_params.pop("student", None)
-    st.session_state["left"] = student["lecture"]
+    st.session_state["left"] = (student["lecture"], erase)
 
 
 def turn_off(student: dict) -> None:
@@ -149,16 +163,22 @@ def turn_off(student: dict) -> None:
 
 def step_camera() -> None:
     student = st.session_state["student"]
+    set_cookie(RESUME_COOKIE, student["token"], cfg.retention_s)
     stream, keeper = stream_for(student), keeper_for(student)
-    st.markdown(f"**{student['lecture']}** (room {student['code']}): you are **{student['name']}**.")
+    st.markdown(f"**{plain(student['lecture'])}** (room {student['code']}): you are **{plain(student['name'])}**.")
     if keeper.phase is not CameraPhase.ENDED and not room_open(student["code"]):
         keeper.end()
     if keeper.phase is CameraPhase.ENDED:
-        # The lecture ended: the connection is closed by the server, and the component is not
-        # rendered any more (its iframe goes, and with it the browser's camera).
+        # The lecture ended (or the teacher removed this student): the connection is closed by
+        # the server, and the component is not rendered any more (its iframe goes, and with it
+        # the browser's camera).
         stop_camera(camera_key(student))
+        error = stream.status().error
         stream.stop(mark_absent=False, final=True)
-        st.info("The lecture has ended. Your camera is off and nothing more is sent. You can close this page.")
+        if room_open(student["code"]) and error:
+            st.warning(f"Your camera is off and nothing more is sent: {plain(error)}.")
+        else:
+            st.info("The lecture has ended. Your camera is off and nothing more is sent. You can close this page.")
         return
     # This session's own TURN login (fer.classroom.turn), for the browser only.
     turn_key = f"turn:{student['id']}"
@@ -179,8 +199,10 @@ def step_camera() -> None:
             st.button("Turn my camera on", type="primary", on_click=keeper.want)
     with side:
         status_panel(student)
-        if st.button("Leave the class", type="primary"):
-            leave(student)
+        leaving = st.button("Leave the class", type="primary")
+        erase = st.button("Leave and delete my numbers", help="Your name and every number of yours are erased now.")
+        if leaving or erase:
+            leave(student, erase=erase)
             st.rerun()
 
 
@@ -196,6 +218,7 @@ def status_panel(student: dict) -> None:
     if keeper.phase is CameraPhase.ENDED:
         return
     status = stream.status()
+    storage_notice()
     if status.state is StreamState.ENDED or not room_open(student["code"]):
         keeper.end()
         st.rerun(scope="app")
@@ -232,19 +255,28 @@ def status_panel(student: dict) -> None:
     else:
         st.info("Your camera is off; the teacher sees you as absent. Press **Turn my camera on** to turn it on again.")
     if status.error and status.state is not StreamState.ENDED:
-        st.caption(f"Last problem: {status.error}")
+        st.caption(f"Last problem: {plain(status.error)}")
 
 
 def room_open(code: str) -> bool:
+    """Whether the lecture still runs. A store outage is not its end: the stream goes on and
+    its samples wait in the buffer (the status panel says so), so this answers yes then."""
     try:
-        return store().get_room(code).is_open
+        return raw_store().get_room(code).is_open
     except RoomError:
         return False
+    except StorageUnavailableError:
+        return True
 
 
 if "left" in st.session_state and "student" not in st.session_state and "joining" not in st.session_state:
-    st.success(f"You left {st.session_state.pop('left')}. Your camera is off and nothing more is sent.")
-resume_from_link()
+    lecture, erased = st.session_state.pop("left")
+    set_cookie(RESUME_COOKIE, "", 0)
+    st.success(
+        f"You left {plain(lecture)}. Your camera is off and nothing more is sent."
+        + (" Your name and numbers are deleted." if erased else "")
+    )
+resume_from_cookie()
 if "student" in st.session_state:
     step_camera()
 elif "joining" in st.session_state:

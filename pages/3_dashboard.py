@@ -1,8 +1,11 @@
 """The teacher's live dashboard: the class mood now and over time, presence, tiles, alerts.
 
-Only a holder of the room's teacher key gets past the gate. Everything shown is read from
-the store every second inside a fragment, so a reload (or a second teacher tab) loses
-nothing and the rest of the page does not flicker.
+Only a teacher signed in with the room's key gets past the gate (:mod:`ui.teacher`; the
+key is never in a URL). Everything shown is read from the store every second inside a
+fragment, so a reload (or a second teacher tab) loses nothing and the rest of the page does
+not flicker. Below the live part the teacher manages the room: remove a student, lock the
+room, end the lecture, make a new key, delete the lecture's data, sign out. Names are
+visitors' text and are shown through :func:`ui.common.plain`, never as markdown.
 """
 
 import time
@@ -14,8 +17,8 @@ from fer.classroom.aggregate import FACING_DEFINITION, PRESENCE_RATE_DEFINITION,
 from fer.classroom.dashboard import dashboard_view
 from fer.classroom.rooms import RoomError
 from ui.charts import distribution_figure, rates_figure, timeline_figure, trend_html
-from ui.common import config, link, query_param, sidebar, store
-from ui.teacher import teacher_gate
+from ui.common import config, link, plain, sidebar, storage_notice, store
+from ui.teacher import rotate_key, sign_out, still_signed_in, teacher_gate
 
 sidebar()
 st.title("Teacher dashboard")
@@ -23,7 +26,7 @@ room = teacher_gate()
 cfg = config()
 
 st.caption(
-    f"**{room.lecture}**, room **{room.code}**. Expressions are estimates, wrong about 3 times in 10; "
+    f"**{plain(room.lecture)}**, room **{room.code}**. Expressions are estimates, wrong about 3 times in 10; "
     "they say nothing about learning or attention. Use them to adjust the lecture, never to judge a student."
 )
 STATE = f"dashboard:{room.code}"
@@ -32,6 +35,8 @@ STATE = f"dashboard:{room.code}"
 @st.fragment(run_every=1)
 def live() -> None:
     """The live part, re-run every second on its own."""
+    if not still_signed_in():
+        st.rerun()  # the whole page: the gate asks for the key again
     state = st.session_state.setdefault(STATE, {"history": None, "active": set()})
     try:
         view, state["history"] = dashboard_view(store(), room.code, cfg, time.time(), state["history"], state["active"])
@@ -39,6 +44,7 @@ def live() -> None:
         st.error(str(error))
         return
     state["active"] = view.active_alerts
+    storage_notice()
     snap = view.snapshot
     if view.room.closed_at is not None:
         st.info("This lecture has ended; the numbers below are frozen at its end.")
@@ -88,7 +94,7 @@ def live() -> None:
     columns = st.columns(4)
     for i, tile in enumerate(view.tiles):
         with columns[i % 4].container(border=True):
-            st.markdown(f"**{tile.name}**")
+            st.markdown(f"**{plain(tile.name)}**")
             if tile.presence is Presence.PRESENT:
                 facing = {True: " · facing", False: " · turned away", None: ""}[tile.facing]
                 st.markdown(f"🟢 present{facing} · {tile.expression} ({tile.confidence:.0%})")
@@ -113,13 +119,55 @@ with mark:
         if st.form_submit_button("Mark it now"):
             try:
                 store().add_moment(room.code, label)
-                st.toast(f"Marked: {label.strip()}")
+                st.toast(f"Marked: {plain(label)}")
             except RoomError as error:
-                st.error(str(error))
+                st.error(plain(str(error)))
 with end:
-    st.markdown("**End the lecture**: students are disconnected and nobody can join any more.")
+    st.markdown("**End the lecture**: every student's camera stream stops and nobody can join any more.")
     if room.closed_at is None:
         if st.button("End the lecture", type="primary"):
             store().close_room(room.code)
             st.rerun()
-    link("report", "Open the session report", icon="🧾", room=room.code, key=query_param("key"))
+    link("report", "Open the session report", icon="🧾", room=room.code)
+
+new_key = st.session_state.pop("new_teacher_key", None)
+if new_key:
+    st.success("New teacher key, **shown only now**: note it. The old key and every other signed-in tab no longer work.")
+    st.code(new_key, language=None)
+
+with st.expander("Manage the room: students, lock, key, data"):
+    if room.is_open:
+        active = store().students(room.code, include_left=False)
+        if active:
+            picked = st.selectbox("Student", active, format_func=lambda s: s.name, key="remove_pick")
+            if st.button("Remove from the room", help="Their camera stream stops and their browser cannot resume."):
+                store().remove_student(picked.id)
+                st.toast(f"Removed {plain(picked.name)}")
+                st.rerun()
+        if room.locked:
+            st.markdown("🔒 The room is **locked**: nobody new can join.")
+            if st.button("Unlock the room"):
+                store().set_locked(room.code, False)
+                st.rerun()
+        elif st.button("Lock the room", help="Students already in the room stay; nobody new can join."):
+            store().set_locked(room.code, True)
+            st.rerun()
+    if st.button("Make a new teacher key", help="Use it if the key may have been seen; the old one stops working."):
+        st.session_state["new_teacher_key"] = rotate_key(room.code)
+        st.rerun()
+    retention = cfg.retention_days
+    st.markdown(
+        f"This lecture's names and numbers are erased automatically {retention:g} days after it started. "
+        "You can erase them now: the dashboard and the report of this lecture are then gone for good."
+    )
+    sure = st.checkbox("I understand that deleting cannot be undone", key="delete_sure")
+    if st.button("Delete this lecture's data", disabled=not sure):
+        store().close_room(room.code)
+        store().delete_room(room.code)
+        sign_out()
+        st.success("The lecture's data is deleted. Nothing of it is kept.")
+        st.stop()
+    if st.button("Sign out"):
+        sign_out()
+        st.info("Signed out. The teacher key opens the dashboard again.")
+        st.stop()

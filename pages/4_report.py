@@ -1,7 +1,8 @@
 """The session report: the lecture's timeline, emotion shares, presence and marked moments.
 
 Available during and after a lecture, to the teacher only. The downloads hold aggregated
-numbers of the class (CSV, JSON) and the charts (PNG); nothing per student.
+numbers of the class (CSV, JSON) and the charts (PNG); nothing per student, and no emotion
+mix of a time bucket with fewer than ``CLASSMOOD_REPORT_MIN_PRESENT`` present students.
 """
 
 import time
@@ -13,25 +14,30 @@ from fer.classroom.aggregate import FACING_DEFINITION, PRESENCE_RATE_DEFINITION
 from fer.emotions import EMOTIONS
 from fer.classroom.report import session_report
 from ui.charts import COLORS, rates_figure, timeline_figure
-from ui.common import config, link, query_param, sidebar, store
+from ui.common import config, link, plain, sidebar, store
 from ui.teacher import teacher_gate
 
 sidebar()
 st.title("Session report")
 room = teacher_gate()
 cfg = config()
-report = session_report(store(), room.code, cfg.report_window_s, time.time())
+report = session_report(store(), room.code, cfg.report_window_s, time.time(), min_present=cfg.report_min_present)
 
 minutes = report.duration_s / 60
 state = "ended" if room.closed_at is not None else "still running"
 st.markdown(
-    f"**{room.lecture}**, room {room.code}: {minutes:.0f} min, {report.students} student(s) joined, lecture {state}."
+    f"**{plain(room.lecture)}**, room {room.code}: {minutes:.0f} min, {report.students} student(s) joined, lecture {state}."
 )
 if room.closed_at is None:
-    link("dashboard", "Back to the live dashboard", icon="📊", room=room.code, key=query_param("key"))
+    link("dashboard", "Back to the live dashboard", icon="📊", room=room.code)
+if report.hidden:
+    st.caption(
+        f"The mood of {len(report.hidden)} time bucket(s) is hidden, here and in the downloads: fewer than "
+        f"{report.min_present} students were present, and their mix would be those students' own data."
+    )
 
 if report.shares is None:
-    st.info("No face was seen during this lecture, so there is no mood to report.")
+    st.info("No mood to report: no face was seen, or never enough students at once to show a class mood.")
 else:
     st.markdown("##### Mood over time")
     st.plotly_chart(timeline_figure(report.windows, report.moments, room.created_at), width="stretch")

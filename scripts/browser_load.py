@@ -50,8 +50,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from browser import (  # noqa: E402  (tests/browser.py: the browser tests' helpers)
-    ARTIFACTS, AppServer, camera_scene, descendants, is_chromium, join_as, launch_browser, metrics, start_camera, streaming,
-    wait_for, write_y4m,
+    ARTIFACTS, AppServer, camera_scene, descendants, is_chromium, join_as, launch_browser, metrics, open_dashboard,
+    start_camera, streaming, wait_for, write_y4m,
 )
 
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -207,7 +207,7 @@ def measure(n: int, args, fer_split, sync_api, workdir: Path) -> Row:
             code, key = store.create_room(f"Load test, {n} students")
             teacher_browser = launch_browser(p)
             teacher = teacher_browser.new_context(viewport={"width": 1400, "height": 1300}).new_page()
-            teacher.goto(f"{server.url}/dashboard?room={code}&key={key}")
+            open_dashboard(teacher, server.url, code, key)
             wait_for(lambda: metrics(teacher).get("Students joined") == "0", 60, "the teacher's dashboard")
             teacher.wait_for_timeout(3000)
             idle_cpu = window_cpu(server.pid, args.idle_seconds, teacher)[0]

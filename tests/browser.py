@@ -370,12 +370,26 @@ def join_in(context, url: str, code: str, name: str):
 
 
 def open_room(teacher, url: str, lecture: str) -> tuple[str, str]:
-    """Open a room on the start page: ``(room code, teacher key)``."""
+    """Open a room on the start page: ``(room code, teacher key)``; the teacher's browser is
+    signed in from then on (a session cookie), so the dashboard opens without the key."""
     teacher.goto(f"{url}/start")
     teacher.get_by_label("Lecture name").fill(lecture)
     teacher.get_by_role("button", name="Open the room").click()
-    wait_for(lambda: teacher.locator("[data-testid='stCode']").count() >= 4, 30, "the room code", teacher, "start")
+    wait_for(lambda: teacher.locator("[data-testid='stCode']").count() >= 3, 30, "the room code", teacher, "start")
     codes = [c.inner_text().strip() for c in teacher.locator("[data-testid='stCode']").all()]
     code, key = codes[0], codes[2]
     assert re.fullmatch(r"[A-Z2-9]{4}-[A-Z2-9]{4}", code) and f"room={code}" in codes[1], codes
     return code, key
+
+
+def open_dashboard(teacher, url: str, code: str, key: str, timeout: float = 60) -> None:
+    """The room's dashboard in ``teacher``'s browser: at once when it is signed in, else by
+    typing the key into the form (never a URL: the key is not read from one)."""
+    teacher.goto(f"{url}/dashboard?room={code}")
+    form = teacher.get_by_label("Teacher key")
+    opened = wait_for(lambda: ("form" if form.count() else None) or ("dashboard" if metrics(teacher) else None),
+                      timeout, "the dashboard or its key form", teacher, "dashboard-gate")
+    if opened == "form":
+        form.fill(key)
+        teacher.get_by_role("button", name="Open").click()
+    wait_for(lambda: "Students joined" in metrics(teacher), timeout, "the dashboard", teacher, "dashboard")

@@ -107,11 +107,22 @@ def test_empty_values_count_as_unset():
         ({"CLASSMOOD_DETECT_RECHECK": "-0.1"}, "CLASSMOOD_DETECT_RECHECK"),
         ({"CLASSMOOD_ANALYSIS_SLOTS": "-2"}, "CLASSMOOD_ANALYSIS_SLOTS"),
         ({"REDIS_URL": "localhost:6379"}, "REDIS_URL"),
+        ({"CLASSMOOD_TRUSTED_PROXIES": "10.0.0.0/8, proxy.local"}, "CLASSMOOD_TRUSTED_PROXIES"),
+        ({"CLASSMOOD_RETENTION_DAYS": "0"}, "CLASSMOOD_RETENTION_DAYS"),
+        ({"CLASSMOOD_LOGIN_LIMIT": "0"}, "CLASSMOOD_LOGIN_LIMIT"),
+        ({"CLASSMOOD_REPORT_MIN_PRESENT": "0"}, "CLASSMOOD_REPORT_MIN_PRESENT"),
     ],
 )
 def test_a_bad_value_is_refused_naming_its_variable(environ, named):
     with pytest.raises(ConfigError, match=named.replace("[", r"\[").replace("]", r"\]").replace(".", r"\.")):
         AppConfig.from_env(environ)
+
+
+def test_trusted_proxies_are_read_as_networks_and_retention_in_days():
+    config = AppConfig.from_env({"CLASSMOOD_TRUSTED_PROXIES": "10.0.0.0/8, 192.168.1.7", "CLASSMOOD_RETENTION_DAYS": "7"})
+    assert config.trusted_proxies == ("10.0.0.0/8", "192.168.1.7/32")
+    assert config.retention_s == 7 * 86400
+    assert AppConfig().trusted_proxies == () and AppConfig().retention_days == 30
 
 
 def test_inconsistent_values_name_both_variables():

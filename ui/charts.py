@@ -65,7 +65,7 @@ def timeline_figure(windows: Sequence[MoodWindow], moments: Sequence[Moment], st
     for m in moments:
         t = datetime.fromtimestamp(m.time)
         fig.add_shape(type="line", x0=t, x1=t, y0=0, y1=1, yref="paper", line=dict(color="crimson", dash="dash"))
-        fig.add_annotation(x=t, y=1, yref="paper", text=m.label, showarrow=False, yanchor="bottom", font=dict(color="crimson"))
+        fig.add_annotation(x=t, y=1, yref="paper", text=html.escape(m.label), showarrow=False, yanchor="bottom", font=dict(color="crimson"))
     fig.update_layout(
         height=300,
         margin=dict(l=10, r=10, t=20, b=10),

@@ -7,16 +7,29 @@ the UI layer, around the library's own constructors; the library never imports S
 from __future__ import annotations
 
 import gc
+import json
+import logging
 import os
 import re
+import threading
+import time
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import streamlit as st
 
 from fer.config import AppConfig, ConfigError
-from fer.classroom.store.base import Store
+from fer.classroom.store.base import StorageUnavailableError, Store
 from fer.classroom.store.factory import open_store
+
+log = logging.getLogger(__name__)
+
+#: What a visitor reads when the storage does not answer: what happened and what to do, and
+#: none of the error's details (they go to the server's log, for the operator).
+OUTAGE_MESSAGE = (
+    "ClassMood cannot reach its storage right now, so this page cannot be shown. Nothing is lost on "
+    "your side: try again in a minute. If it lasts, tell whoever runs ClassMood at your school."
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -45,6 +58,7 @@ NAV_LABELS = {
 def sidebar() -> None:
     """The page list under readable names (Streamlit's own list shows file names, hidden in
     .streamlit/config.toml). Called by every page; silent where a page runs on its own."""
+    purge_if_due()
     with st.sidebar:
         try:
             st.page_link("streamlit_app.py", label="ClassMood", icon="🏠")
@@ -81,14 +95,158 @@ def _store(data_dir: str, redis_url: str | None) -> Store:
     return open_store(config())
 
 
-def store() -> Store:
-    """The process-wide store (one SQLite connection per thread inside it)."""
+def outage(error: Exception) -> None:
+    """Stop the page (or fragment) with :data:`OUTAGE_MESSAGE`; the details go to the log."""
+    log.warning("storage unavailable: %s", error)
+    st.error(OUTAGE_MESSAGE, icon="🛑")
+    st.stop()
+
+
+class _PageStore:
+    """The store as pages use it: a store outage in any call becomes :data:`OUTAGE_MESSAGE`
+    and stops the page, so no page shows a traceback or half a dashboard. ``record`` goes
+    straight through: it runs on video threads, where the stream reports failures itself."""
+
+    def __init__(self, store: Store):
+        self.raw = store
+
+    def __getattr__(self, name: str):
+        attribute = getattr(self.raw, name)
+        if name in ("record", "record_sample") or not callable(attribute):
+            return attribute
+
+        def guarded(*args, **kwargs):
+            try:
+                return attribute(*args, **kwargs)
+            except StorageUnavailableError as error:
+                outage(error)
+
+        return guarded
+
+
+#: Expired lectures are erased at most this often, by whichever page runs first after it.
+PURGE_EVERY_S = 3600.0
+_purge_lock = threading.Lock()
+_purged_at = [-float("inf")]
+
+
+def _purge(raw: Store) -> None:
+    """The hourly retention purge (:meth:`Store.purge_expired`), run by the first page view of
+    each hour in this process; with Redis, the keys' TTLs erase data even with no visitor."""
+    if time.monotonic() - _purged_at[0] < PURGE_EVERY_S or not _purge_lock.acquire(blocking=False):
+        return
+    try:
+        _purged_at[0] = time.monotonic()
+        codes = raw.purge_expired()
+        if codes:
+            log.info("retention: erased %d expired lecture(s)", len(codes))
+    except Exception as error:  # the page must not fail for the purge; it runs again next hour
+        log.warning("retention purge failed: %s", error)
+    finally:
+        _purge_lock.release()
+
+
+def purge_if_due() -> None:
+    """Run the hourly purge from any page (every page draws the sidebar); a store that
+    cannot be opened is left to the pages that need it, which say so."""
     cfg = config()
     try:
-        return _store(str(cfg.data_dir), cfg.redis_url)
-    except Exception as error:  # StorageUnavailableError and the like: nothing works without it
-        st.error(f"The ClassMood database cannot be opened: {error}")
-        st.stop()
+        raw = _store(str(cfg.data_dir), cfg.redis_url)
+    except Exception:
+        return
+    _purge(raw)
+
+
+def store() -> Store:
+    """The process-wide store (one SQLite connection per thread inside it), guarded: an outage
+    becomes a clear message on the page. Use :func:`raw_store` for video threads' sinks."""
+    return _PageStore(raw_store())  # type: ignore[return-value]
+
+
+def raw_store() -> Store:
+    """The store itself; only opening it is guarded."""
+    cfg = config()
+    try:
+        raw = _store(str(cfg.data_dir), cfg.redis_url)
+    except StorageUnavailableError as error:
+        outage(error)
+    _purge(raw)
+    return raw
+
+
+def storage_notice() -> None:
+    """A warning while students' numbers wait in the write-behind buffer (Redis is down):
+    the live view is then behind, and numbers may be lost if the outage outlasts the buffer."""
+    from fer.classroom.store.buffer import BufferedStore
+
+    raw = raw_store()
+    if isinstance(raw, BufferedStore):
+        status = raw.status()
+        if not status.online:
+            st.warning(
+                f"The storage is not answering: {status.pending} number(s) are waiting to be saved"
+                + (f" and {status.dropped} were lost" if status.dropped else "")
+                + ". The class view is behind until it is back.",
+                icon="⏳",
+            )
+
+
+def limiter():
+    """The rate limiter of :mod:`fer.classroom.ratelimit`, counting in the store."""
+    from fer.classroom.ratelimit import RateLimiter
+
+    return RateLimiter(raw_store(), config())
+
+
+def client() -> str:
+    """The visitor's address for rate limits (``X-Forwarded-For`` only behind a trusted proxy)."""
+    from fer.classroom.ratelimit import client_address
+
+    try:
+        peer = st.context.ip_address
+        forwarded = st.context.headers.get("X-Forwarded-For")
+    except Exception:  # no request (a page tested alone)
+        peer, forwarded = None, None
+    # Streamlit gives None for a loopback peer (a proxy on this host); outside a real request
+    # (AppTest) these are placeholders, not text.
+    peer = "127.0.0.1" if peer is None else peer if isinstance(peer, str) else None
+    forwarded = forwarded if isinstance(forwarded, str) else None
+    return client_address(peer, forwarded, config().trusted_proxies)
+
+
+def cookie(name: str) -> str:
+    """A cookie the browser sent with this session's connection ('' when none)."""
+    try:
+        value = st.context.cookies.get(name)
+    except Exception:
+        value = None
+    return value if isinstance(value, str) else ""
+
+
+def set_cookie(name: str, value: str, max_age_s: float) -> None:
+    """Set (``max_age_s > 0``) or clear a cookie in the visitor's browser.
+
+    Streamlit answers over a websocket and cannot send ``Set-Cookie``, so a one-line script
+    sets it; the next page load sends it back (:func:`cookie`). ``SameSite=Strict`` keeps
+    other sites from riding on it, ``Secure`` is added on https. Call it on every run while
+    the value holds: a script sent just before a rerun may never run.
+    """
+    attributes = f"; Path=/; Max-Age={max(0, int(max_age_s))}; SameSite=Strict"
+    st.html(
+        "<script>document.cookie = " + json.dumps(f"{name}={value}{attributes}")
+        + " + (location.protocol === 'https:' ? '; Secure' : '');</script>",
+        unsafe_allow_javascript=True,
+    )
+
+
+def ai_act_note() -> None:
+    """The legal limit, on every page a teacher or student starts from."""
+    st.warning(
+        "**Legal limits.** The EU AI Act (Regulation 2024/1689, Art. 5(1)(f)) has prohibited AI systems "
+        "that infer emotions of natural persons in education institutions in the EU since "
+        "2 February 2025. Do not use ClassMood for teaching in the EU, and check the law where you teach.",
+        icon="⚖️",
+    )
 
 
 @st.cache_resource(show_spinner="Loading the emotion model (once per server)…")

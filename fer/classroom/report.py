@@ -3,6 +3,12 @@
 Only aggregated numbers leave the app here: time buckets of the class mood, presence
 counts and the marked moments. No per-student row is exported, because a report that
 ranks students by expression is exactly the use ClassMood refuses (see the landing page).
+
+A bucket with only one or two present students would still be those students' own data
+("the class mood" of one face is that face), so the report hides the emotion mix of every
+bucket with fewer than ``min_present`` present students (k-anonymity), and its share facing
+the screen: its counts stay, its shares are empty and ``mix_hidden`` says why. Text cells of the CSV that a spreadsheet would
+run as a formula (``=``, ``+``, ``-``, ``@``) are prefixed with an apostrophe.
 """
 
 from __future__ import annotations
@@ -10,7 +16,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -36,6 +42,10 @@ class SessionReport:
     windows: list[MoodWindow]
     moments: list[Moment]
     students: int
+    #: Buckets with fewer present students than this have their mix hidden.
+    min_present: int = 3
+    #: Start times of the buckets whose mix was hidden.
+    hidden: frozenset[float] = frozenset()
 
     @property
     def shares(self) -> tuple[float, ...] | None:
@@ -58,6 +68,7 @@ class SessionReport:
                 "presence_rate": None if w.presence_rate is None else round(w.presence_rate, 4),
                 "facing_share": None if w.facing_share is None else round(w.facing_share, 4),
                 "dominant": w.dominant,
+                "mix_hidden": w.start in self.hidden,
             }
             for i, name in enumerate(EMOTIONS):
                 row[name] = None if w.shares is None else round(w.shares[i], 5)
@@ -66,11 +77,12 @@ class SessionReport:
 
     def to_csv(self) -> str:
         out = io.StringIO()
-        fields = ["start_s", "end_s", "joined", "present", "presence_rate", "facing_share", "dominant", *EMOTIONS]
+        fields = ["start_s", "end_s", "joined", "present", "presence_rate", "facing_share", "dominant", "mix_hidden",
+                  *EMOTIONS]
         writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\n")
         writer.writeheader()
         for row in self.to_rows():
-            writer.writerow({k: "" if v is None else v for k, v in row.items()})
+            writer.writerow({k: csv_cell(v) for k, v in row.items()})
         return out.getvalue()
 
     def to_dict(self) -> dict:
@@ -83,6 +95,7 @@ class SessionReport:
             "duration_s": round(self.duration_s, 3),
             "students_joined": self.students,
             "bucket_s": self.width_s,
+            "min_present_for_mix": self.min_present,
             "emotions": list(EMOTIONS),
             "emotion_shares": None if shares is None else {n: round(s, 5) for n, s in zip(EMOTIONS, shares)},
             "presence_rate_definition": PRESENCE_RATE_DEFINITION,
@@ -110,13 +123,32 @@ class SessionReport:
         )
 
 
-def session_report(store: Store, room_code: str, width_s: float, now: float) -> SessionReport:
+def csv_cell(value) -> object:
+    """A CSV cell a spreadsheet shows as text: ``None`` is empty, and text starting with
+    ``=``, ``+``, ``-``, ``@`` (or a tab or carriage return) gets a leading apostrophe so
+    that it is never run as a formula (CSV injection)."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def hide_small_buckets(windows: list[MoodWindow], min_present: int) -> tuple[list[MoodWindow], frozenset[float]]:
+    """``windows`` with the mix (and the share facing the screen) of every bucket of fewer than
+    ``min_present`` present students removed, and the start times of those buckets."""
+    hidden = frozenset(w.start for w in windows if w.shares is not None and w.present < min_present)
+    return [replace(w, shares=None, facing_share=None) if w.start in hidden else w for w in windows], hidden
+
+
+def session_report(store: Store, room_code: str, width_s: float, now: float, min_present: int = 3) -> SessionReport:
     """The report of a room as of ``now`` (or its close time, when it has ended)."""
     room = store.get_room(room_code)
     end = now if room.closed_at is None else room.closed_at
     students = store.students(room.code)
     samples = store.samples(room.code, start=room.created_at, end=end + 1e-6)
-    windows = mood_windows(room.code, students, samples, room.created_at, end, width_s)
+    windows, hidden = hide_small_buckets(mood_windows(room.code, students, samples, room.created_at, end, width_s), min_present)
     return SessionReport(
-        room=room, end=end, width_s=width_s, windows=windows, moments=store.moments(room.code), students=len(students)
+        room=room, end=end, width_s=width_s, windows=windows, moments=store.moments(room.code), students=len(students),
+        min_present=min_present, hidden=hidden,
     )

@@ -2,8 +2,10 @@
 
 A room code is what a teacher reads aloud or pastes into a chat, so it is short and drawn
 from letters nobody confuses (no 0/O, 1/I); it is random enough that nobody finds a lecture
-by guessing. The teacher key is the only thing guarding the dashboard, so the store keeps
-just a salted scrypt hash of it: a copied database file does not reveal any key.
+by guessing. The teacher key guards the dashboard, so the store keeps just a salted scrypt
+hash of it: a copied database file does not reveal any key. Once a key has been checked, a
+random session token stands for it (and a resume token for a student's browser); the store
+keeps only their SHA-256 (:func:`token_hash`), so a copied file opens no session either.
 """
 
 from __future__ import annotations
@@ -60,6 +62,19 @@ class InvalidNameError(RoomError, ValueError):
     """A lecture or display name that is empty, too long, or holds control characters."""
 
 
+class NameTakenError(InvalidNameError):
+    """Another student present in the room already uses this display name: the teacher
+    must be able to tell who is who, and nobody may pose as a classmate."""
+
+
+class RoomLockedError(RoomError):
+    """The teacher has locked the room: nobody new may join until it is unlocked."""
+
+
+class StudentRemovedError(StudentLeftError):
+    """The teacher removed this student from the room; their stream and resume token end."""
+
+
 @dataclass(frozen=True)
 class Room:
     """One lecture. Times are Unix seconds; ``closed_at`` is ``None`` while it runs."""
@@ -68,6 +83,7 @@ class Room:
     lecture: str
     created_at: float
     closed_at: float | None = None
+    locked: bool = False
 
     @property
     def is_open(self) -> bool:
@@ -90,6 +106,11 @@ class Student:
     left_at: float | None = None
     last_seen_at: float | None = None
     last_face_at: float | None = None
+    #: Which version of the consent text the student agreed to, and when (``None`` for
+    #: students written by code that asked no consent, such as the load test).
+    consent_version: str | None = None
+    consent_at: float | None = None
+    removed_at: float | None = None
 
     def in_room_at(self, time: float) -> bool:
         return self.joined_at <= time and (self.left_at is None or time < self.left_at)
@@ -165,6 +186,22 @@ def _key_bytes(key: str) -> bytes:
 
 def _scrypt(secret: bytes, salt: bytes, n: int, r: int, p: int, dklen: int) -> bytes:
     return hashlib.scrypt(secret, salt=salt, n=n, r=r, p=p, dklen=dklen, maxmem=64 * 1024 * 1024)
+
+
+def new_secret_token() -> str:
+    """A random bearer token (256 bits) for a teacher session or a student's resume cookie."""
+    return secrets.token_urlsafe(32)
+
+
+def token_hash(token: str) -> str:
+    """What the store keeps of a token: its SHA-256. Tokens are random and long, so a plain
+    hash suffices (no scrypt): a copied database opens no session and resumes no student."""
+    return hashlib.sha256(str(token).encode("utf-8")).hexdigest()
+
+
+def name_key(name: str) -> str:
+    """The form two display names are compared in: ``"Ann"`` and ``"ann "`` are one name."""
+    return unicodedata.normalize("NFKC", " ".join(str(name).split())).casefold()
 
 
 def clean_name(text: str, what: str, max_length: int) -> str:

@@ -8,45 +8,13 @@ from pathlib import Path
 
 import av
 import numpy as np
-import pytest
 import streamlit_webrtc
 from streamlit.testing.v1 import AppTest
 
+from apptest import all_text, join_as_student, page, probs, teacher_page
 from fer.classroom.samples import StudentSample
-from fer.emotions import EMOTIONS
 
 ROOT = Path(__file__).resolve().parents[2]
-PAGES = ROOT / "pages"
-
-
-def page(name: str, **query: str) -> AppTest:
-    at = AppTest.from_file(str(PAGES / name), default_timeout=60)
-    for key, value in query.items():
-        at.query_params[key] = value
-    return at
-
-
-def join_and_consent(code: str, name: str) -> AppTest:
-    """A student types a name, gives consent and presses "Start my camera"."""
-    at = page("2_join.py", room=code).run()
-    at.text_input[1].input(name)
-    at.button[0].click().run()
-    at.checkbox[0].check().run()
-    next(b for b in at.button if b.label == "Start my camera").click().run()
-    return at
-
-
-def all_text(at: AppTest) -> str:
-    parts = [m.value for m in at.markdown] + [e.value for e in at.error] + [w.value for w in at.warning]
-    parts += [i.value for i in at.info] + [s.value for s in at.success] + [c.value for c in at.caption]
-    parts += [c.value for c in at.code]
-    return "\n".join(parts)
-
-
-def probs(label: str) -> tuple[float, ...]:
-    p = np.full(len(EMOTIONS), 0.02)
-    p[EMOTIONS.index(label)] = 1 - 0.02 * (len(EMOTIONS) - 1)
-    return tuple(p)
 
 
 def test_landing_page_states_limits_and_the_eu_ban():
@@ -79,11 +47,13 @@ def test_starting_a_class_gives_a_room_code_a_join_link_and_a_working_teacher_ke
     at.button[0].click().run()
     assert not at.exception
     codes = [c.value for c in at.code]
-    room_code, join_link, key, dashboard_link = codes
+    room_code, join_link, key = codes
     assert app_env.get_room(room_code).lecture == "Linear algebra"
     assert join_link.endswith(f"/join?room={room_code}")
     assert app_env.verify_teacher(room_code, key)
-    assert "key=" in dashboard_link and "key=" not in join_link
+    # The dashboard link carries the room, never the key: the teacher is signed in instead.
+    [dashboard] = [link for link in at.get("page_link") if "dashboard" in link.label.lower()] or [None]
+    assert dashboard is None or "key" not in str(dashboard.proto)
 
 
 def test_an_unknown_room_code_is_refused_with_a_clear_message(app_env):
@@ -103,18 +73,6 @@ def test_a_closed_room_is_refused_with_a_clear_message(app_env):
     assert "has ended" in all_text(at)
 
 
-@pytest.fixture
-def fake_camera(monkeypatch):
-    """Records webrtc_streamer calls: the real component needs a browser (see test_e2e)."""
-    calls: list[dict] = []
-
-    def webrtc_streamer(key, **kwargs):
-        calls.append({"key": key, **kwargs})
-
-    monkeypatch.setattr(streamlit_webrtc, "webrtc_streamer", webrtc_streamer)
-    return calls
-
-
 def test_with_a_turn_secret_each_student_browser_gets_its_own_expiring_turn_login(app_env, fake_camera, monkeypatch):
     from fer.classroom.turn import turn_password
 
@@ -122,7 +80,7 @@ def test_with_a_turn_secret_each_student_browser_gets_its_own_expiring_turn_logi
     monkeypatch.setenv("CLASSMOOD_TURN_SECRET", secret)
     monkeypatch.setenv("CLASSMOOD_TURN_URLS", "turn:turn.school.example:3478")
     code, _ = app_env.create_room("Biology")
-    at = join_and_consent(code, "Ann")
+    at = join_as_student(code, "Ann")
     assert not at.exception
     [student] = app_env.students(code)
     [turn] = fake_camera[-1]["frontend_rtc_configuration"]["iceServers"]
@@ -175,7 +133,7 @@ def test_the_camera_starts_only_after_consent_and_processes_frames(app_env, fake
 
 def test_the_end_of_the_lecture_ends_the_camera_and_says_so(app_env, fake_camera):
     code, _ = app_env.create_room("Biology")
-    at = join_and_consent(code, "Ann")
+    at = join_as_student(code, "Ann")
     assert "Starting your camera" in all_text(at) and fake_camera
     rendered = len(fake_camera)
     app_env.close_room(code)  # the teacher ends the lecture
@@ -196,24 +154,22 @@ def test_an_offer_not_answered_in_time_is_restarted_not_shown_as_a_crash(app_env
 
     monkeypatch.setattr(streamlit_webrtc, "webrtc_streamer", webrtc_streamer)
     code, _ = app_env.create_room("Biology")
-    student = app_env.join(code, "Bo")
-    at = page("2_join.py", room=code, student=student.id).run()
-    next(b for b in at.button if b.label == "Turn my camera on").click().run()
+    at = join_as_student(code, "Bo")  # the consent's press starts the camera
     assert not at.exception and calls
     assert "Leave the class" in [b.label for b in at.button]  # the rest of the page is there
 
 
 def test_leaving_marks_the_student_as_left(app_env, fake_camera):
     code, _ = app_env.create_room("Biology")
-    student = app_env.join(code, "Bo")
-    at = page("2_join.py", room=code, student=student.id).run()  # a reload resumes
+    at = join_as_student(code, "Bo")
+    [student] = app_env.students(code)
     assert fake_camera
     next(b for b in at.button if b.label == "Leave the class").click().run()
     assert app_env.get_student(student.id).left_at is not None
     assert "You left" in all_text(at)
 
 
-def test_a_join_link_opened_while_redis_is_down_retries_and_resumes_the_student_once_it_is_back(
+def test_a_student_page_reloaded_while_redis_is_down_retries_and_resumes_once_it_is_back(
         app_env, fake_camera, persistent_redis, monkeypatch):
     """As after a replica died, the student's page is served afresh by another replica just as
     Redis restarts: it must wait for the store instead of showing the student a traceback."""
@@ -226,10 +182,14 @@ def test_a_join_link_opened_while_redis_is_down_retries_and_resumes_the_student_
     with open_store(AppConfig.from_env()) as redis_store:
         code, _ = redis_store.create_room("Biology")
         student = redis_store.join(code, "Ann")
-    at = page("2_join.py", room=code, student=student.id).run()  # the store is open, as on a running replica
+        token = redis_store.issue_resume_token(student.id)
+    import ui.common  # the browser's resume cookie (a real browser sends it: test_e2e_browser.py)
+
+    monkeypatch.setattr(ui.common, "cookie", lambda name: token if name == "classmood_student" else "")
+    at = page("2_join.py", room=code).run()  # the store is open, as on a running replica
     assert fake_camera
     fake_camera.clear()
-    for key in ("student", f"stream:{student.id}", f"turn:{student.id}"):
+    for key in ("student", f"stream:{student.id}", f"turn:{student.id}", f"keeper:{student.id}"):
         if key in at.session_state:
             del at.session_state[key]  # a fresh session, as on the replica that takes over
     persistent_redis.stop()
@@ -248,7 +208,7 @@ def test_a_join_link_opened_while_redis_is_down_retries_and_resumes_the_student_
 def test_the_dashboard_refuses_a_wrong_teacher_key(app_env):
     code, key = app_env.create_room("Physics")
     wrong = "ABCD-EFGH-JKLM-NPQR" if key != "ABCD-EFGH-JKLM-NPQR" else "BBCD-EFGH-JKLM-NPQR"
-    at = page("3_dashboard.py", room=code, key=wrong).run()
+    at = teacher_page("3_dashboard.py", code, wrong)
     assert "does not open that room" in all_text(at)
     assert not at.metric and "Physics" not in all_text(at)
 
@@ -273,7 +233,7 @@ def write_class(store, code: str) -> None:
 def test_the_dashboard_shows_the_class_numbers_written_to_the_store(app_env):
     code, key = app_env.create_room("Physics")
     write_class(app_env, code)
-    at = page("3_dashboard.py", room=code, key=key).run()
+    at = teacher_page("3_dashboard.py", code, key)
     assert not at.exception
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Students joined"] == "3"
@@ -291,7 +251,7 @@ def test_the_dashboard_shows_the_class_numbers_written_to_the_store(app_env):
 
 def test_marking_a_moment_stores_it_for_the_timeline(app_env):
     code, key = app_env.create_room("Physics")
-    at = page("3_dashboard.py", room=code, key=key).run()
+    at = teacher_page("3_dashboard.py", code, key)
     at.text_input[0].input("quiz starts")
     next(b for b in at.button if b.label == "Mark it now").click().run()
     assert [m.label for m in app_env.moments(code)] == ["quiz starts"]
@@ -299,7 +259,7 @@ def test_marking_a_moment_stores_it_for_the_timeline(app_env):
 
 def test_ending_the_lecture_closes_the_room(app_env):
     code, key = app_env.create_room("Physics")
-    at = page("3_dashboard.py", room=code, key=key).run()
+    at = teacher_page("3_dashboard.py", code, key)
     next(b for b in at.button if b.label == "End the lecture").click().run()
     assert not app_env.get_room(code).is_open
     assert "This lecture has ended" in all_text(at)
@@ -309,7 +269,7 @@ def test_the_report_offers_csv_json_and_png_downloads(app_env):
     code, key = app_env.create_room("Physics")
     write_class(app_env, code)
     app_env.add_moment(code, "quiz starts")
-    at = page("4_report.py", room=code, key=key).run()
+    at = teacher_page("4_report.py", code, key)
     assert not at.exception
     assert [b.label for b in at.download_button] == ["Timeline (CSV)", "Report (JSON)", "Charts (PNG)"]
     assert "quiz starts" in str(at.table[0].value)
@@ -317,7 +277,7 @@ def test_the_report_offers_csv_json_and_png_downloads(app_env):
 
 def test_the_report_refuses_a_wrong_teacher_key(app_env):
     code, _ = app_env.create_room("Physics")
-    at = page("4_report.py", room=code, key="ABCD-EFGH-JKLM-NPQX").run()
+    at = teacher_page("4_report.py", code, "ABCD-EFGH-JKLM-NPQX")
     assert not at.download_button
 
 
@@ -380,12 +340,12 @@ def test_by_default_the_analyze_page_asks_for_the_teacher_key_of_a_running_class
     at = page("5_analyze.py").run()
     assert not at.file_uploader and "teacher key" in all_text(at)
     code, key = app_env.create_room("Physics")
-    at = page("5_analyze.py", room=code, key=key).run()
+    at = teacher_page("5_analyze.py", code, key)
     assert at.file_uploader and not at.exception
     at.file_uploader[0].upload("astronaut.png", cv2.imencode(".png", astronaut[0])[1].tobytes(), "image/png").run()
     assert at.dataframe and not at.error
     app_env.close_room(code)
-    at = page("5_analyze.py", room=code, key=key).run()
+    at = teacher_page("5_analyze.py", code, key)
     assert not at.file_uploader and "has ended" in all_text(at)
 
 

@@ -10,14 +10,12 @@ because a Dockerfile nobody builds breaks silently.
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 import urllib.request
 import uuid
 from pathlib import Path
 
 import pytest
-
 from docker_stack import app_base, docker, require_daemon
 
 pytestmark = pytest.mark.docker

@@ -20,7 +20,7 @@ from fer.classroom.store.factory import open_store
 
 from browser import (
     ARTIFACTS, CHROMIUM, ROOT, AppServer, NoCameraFace, camera_scene as _camera_scene, join_as,
-    launch_browser, metrics, open_room, start_camera, stop_camera, wait_for, write_y4m,
+    launch_browser, metrics, open_dashboard, open_room, start_camera, stop_camera, wait_for, write_y4m,
 )
 
 pytestmark = pytest.mark.browser
@@ -75,7 +75,7 @@ def test_teacher_sees_two_students_live_absence_and_nobody_from_another_room(ser
             store.record([StudentSample(other, intruder.id, time.time() + 0.1, (0.1, 0.1, 0.1, 0.4, 0.1, 0.1, 0.1))])
 
             # The teacher's dashboard is open before the students arrive, as in a lecture.
-            teacher.goto(f"{url}/dashboard?room={code}&key={key}")
+            open_dashboard(teacher, url, code, key)
             wait_for(lambda: metrics(teacher).get("Students joined") == "0", 60, "the empty dashboard", teacher, "empty")
 
             # Two students join with their (fake) cameras: the consent's "Start my camera" is
@@ -120,7 +120,9 @@ def test_teacher_sees_two_students_live_absence_and_nobody_from_another_room(ser
 
             # A wrong key opens no dashboard.
             stranger = teacher_browser.new_context().new_page()
-            stranger.goto(f"{url}/dashboard?room={code}&key=AAAA-BBBB-CCCC-DDDD")
+            stranger.goto(f"{url}/dashboard?room={code}")
+            stranger.get_by_label("Teacher key").fill("AAAA-BBBB-CCCC-DDDD")
+            stranger.get_by_role("button", name="Open").click()
             wait_for(lambda: "does not open that room" in stranger.locator("body").inner_text(), 60, "the refusal",
                      stranger, "wrong-key")
             assert stranger.locator("[data-testid='stMetric']").count() == 0
@@ -153,3 +155,77 @@ def test_teacher_sees_two_students_live_absence_and_nobody_from_another_room(ser
     ]
     assert written == []
     assert {p.suffix for p in data_dir.rglob("*") if p.is_file()} <= {".sqlite3", ".sqlite3-wal", ".sqlite3-shm", ""}
+
+
+def test_a_reload_keeps_the_dashboard_and_no_url_ever_carries_the_key(server):
+    """The teacher key is typed once; a reload (a new Streamlit session) opens the dashboard
+    again from the session cookie, and no address, link or request URL holds the key."""
+    url, _, _ = server
+    with sync_api.sync_playwright() as p:
+        browser = launch_browser(p)
+        try:
+            teacher = browser.new_context(viewport={"width": 1400, "height": 1100}).new_page()
+            requested: list[str] = []
+            teacher.on("request", lambda request: requested.append(request.url))
+            code, key = open_room(teacher, url, "Reload lecture")
+            open_dashboard(teacher, url, code, key)
+            assert teacher.get_by_label("Teacher key").count() == 0  # signed in by the start page's cookie
+            teacher.reload()
+            wait_for(lambda: metrics(teacher).get("Students joined") == "0", 60, "the dashboard after a reload", teacher, "reload")
+            assert teacher.get_by_label("Teacher key").count() == 0
+            hrefs = teacher.eval_on_selector_all("a[href]", "links => links.map(a => a.href)")
+            for text in [teacher.url, *requested, *hrefs]:
+                assert key not in text and key.replace("-", "") not in text, text
+            teacher.screenshot(path=str(ARTIFACTS / "6-dashboard-after-reload.png"), full_page=True)
+
+            # Another browser has no session: it gets the form, and the key signs it in.
+            other = browser.new_context().new_page()
+            other.goto(f"{url}/dashboard?room={code}")
+            wait_for(lambda: other.get_by_label("Teacher key").count() == 1, 60, "the key form", other, "other-form")
+            assert not metrics(other)
+            open_dashboard(other, url, code, key)
+            other.reload()
+            wait_for(lambda: "Students joined" in metrics(other), 60, "the second browser's dashboard after a reload", other, "other-reload")
+
+            # A new key made in the first browser ends the second one's session, its open tab
+            # included (the live part checks the session every second); the first stays in.
+            teacher.get_by_text("Manage the room").click()
+            teacher.get_by_role("button", name="Make a new teacher key").click()
+            wait_for(lambda: other.get_by_label("Teacher key").count() == 1, 30, "the key form in the other browser",
+                     other, "rotated-other")
+            wait_for(lambda: "Students joined" in metrics(teacher) and teacher.get_by_text("New teacher key").count(), 30,
+                     "the first browser's dashboard with its new key", teacher, "rotated-mine")
+        finally:
+            browser.close()
+
+
+def test_a_reloaded_student_resumes_and_a_new_browser_sees_consent_again(server):
+    """A student's reload resumes them (the resume cookie); their address bar pasted into
+    another browser starts at the name and consent steps, whatever it holds."""
+    url, _, _ = server
+    with sync_api.sync_playwright() as p:
+        student_browser, other_browser = launch_browser(p), launch_browser(p)
+        try:
+            teacher = student_browser.new_context().new_page()
+            code, _ = open_room(teacher, url, "Resume lecture")
+            ann = join_as(student_browser, url, code, "Ann")
+            leave = ann.get_by_role("button", name="Leave the class")
+            wait_for(lambda: leave.count() == 1, 120, "the camera step", ann, "resume-camera")
+            ann.reload()
+            wait_for(lambda: leave.count() == 1, 120, "the camera step after a reload", ann, "resume-reload")
+            assert ann.get_by_text("I understand and agree").count() == 0
+
+            copied = ann.url  # what Ann might paste into a chat
+            stranger = other_browser.new_context(permissions=["camera"]).new_page()
+            stranger.goto(copied)
+            name = stranger.get_by_label("Your display name (what the teacher sees)")
+            wait_for(lambda: name.count() == 1, 60, "the join form", stranger, "stranger-form")
+            assert stranger.get_by_role("button", name="Leave the class").count() == 0
+            name.fill("Bo")
+            stranger.get_by_role("button", name="Continue").click()
+            wait_for(lambda: stranger.get_by_text("Before your camera starts").count() == 1, 60, "the consent step",
+                     stranger, "stranger-consent")
+            stranger.screenshot(path=str(ARTIFACTS / "7-new-browser-sees-consent.png"), full_page=True)
+        finally:
+            student_browser.close()
+            other_browser.close()

@@ -18,7 +18,7 @@ from fer.classroom.store.factory import open_store
 
 from browser import (
     ARTIFACTS, CHROMIUM, AppServer, NoCameraFace, browser_pids, camera_scene, join_as, kill_browser,
-    launch_browser, metrics, open_room, start_camera, wait_for, write_y4m,
+    launch_browser, metrics, open_dashboard, open_room, start_camera, wait_for, write_y4m,
 )
 
 pytestmark = pytest.mark.browser
@@ -41,7 +41,7 @@ def camera(fer_split, seed: int, path: Path) -> Path:
 
 
 def dashboard(teacher, url: str, code: str, key: str) -> None:
-    teacher.goto(f"{url}/dashboard?room={code}&key={key}")
+    open_dashboard(teacher, url, code, key)
     wait_for(lambda: metrics(teacher).get("Students joined") == "0", 60, "the empty dashboard", teacher, "deploy-empty")
 
 

@@ -14,7 +14,7 @@ from fer.classroom.samples import StudentSample
 from fer.config import AlertConfig, AppConfig
 from fer.classroom.dashboard import dashboard_view
 from fer.emotions import EMOTIONS
-from fer.classroom.report import session_report
+from fer.classroom.report import hide_small_buckets, session_report
 from fer.classroom.store.sqlite import SQLiteStore
 
 
@@ -99,21 +99,35 @@ def test_dashboard_of_another_room_shows_none_of_this_rooms_students(lecture):
     assert view.snapshot.joined == 0 and view.tiles == [] and view.snapshot.distribution is None
 
 
+def test_buckets_of_fewer_present_students_than_the_minimum_lose_their_mix_only():
+    from fer.classroom.aggregate import MoodWindow
+
+    mix = tuple(1 / len(EMOTIONS) for _ in EMOTIONS)
+    windows = [MoodWindow("R", 0, 30, mix, 4, 3, 1.0), MoodWindow("R", 30, 60, mix, 4, 2, 0.5),
+               MoodWindow("R", 60, 90, None, 4, 0)]
+    kept, hidden = hide_small_buckets(windows, min_present=3)
+    assert hidden == frozenset({30})
+    assert [w.shares is None for w in kept] == [False, True, True]
+    assert [w.facing_share for w in kept] == [1.0, None, None]
+    assert [(w.joined, w.present) for w in kept] == [(4, 3), (4, 2), (4, 0)]  # the counts stay
+
+
 def test_the_report_and_the_dashboard_carry_the_share_facing_the_screen(tmp_path):
     clock = Clock()
     store = SQLiteStore(tmp_path, clock=clock)
     code, _ = store.create_room("Physics")
-    ann, bo = store.join(code, "Ann"), store.join(code, "Bo")
+    ann, bo, cy = store.join(code, "Ann"), store.join(code, "Bo"), store.join(code, "Cy")
     start = clock.t
-    for s in range(60):  # Ann faces the screen throughout; Bo only in the second half minute
+    for s in range(60):  # Ann and Cy face the screen throughout; Bo only in the second half minute
         store.record([StudentSample(code, ann.id, start + s + 0.5, probs("happy"), facing=True),
-                      StudentSample(code, bo.id, start + s + 0.5, probs("happy"), facing=s >= 30)])
+                      StudentSample(code, bo.id, start + s + 0.5, probs("happy"), facing=s >= 30),
+                      StudentSample(code, cy.id, start + s + 0.5, probs("happy"), facing=True)])
     clock.t = start + 60
     report = session_report(store, code, width_s=30, now=start + 60)
     rows = list(csv.DictReader(io.StringIO(report.to_csv())))
-    assert [float(r["facing_share"]) for r in rows] == [pytest.approx(0.5), pytest.approx(1.0)]
+    assert [float(r["facing_share"]) for r in rows] == [pytest.approx(2 / 3, abs=1e-4), pytest.approx(1.0)]
     assert "Facing is not attention" in json.loads(report.to_json())["facing_share_definition"]
     view, _ = dashboard_view(store, code, AppConfig(data_dir=tmp_path), now=start + 20)
-    assert view.snapshot.facing_share == pytest.approx(0.5)
-    assert [t.facing for t in view.tiles] == [True, False]
+    assert view.snapshot.facing_share == pytest.approx(2 / 3)
+    assert [t.facing for t in view.tiles] == [True, False, True]
     store.close()

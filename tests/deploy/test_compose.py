@@ -294,7 +294,7 @@ def test_a_lecture_survives_a_killed_replica_and_a_redis_restart(stack, browsers
     """Two students on two replicas, one teacher: all on one dashboard; one replica killed, its
     student present again within REJOIN_S with no stored sample lost; Redis down for
     OUTAGE_S, the samples of the outage arrive once it is back."""
-    from browser import join_in, launch_browser, metrics, open_room, start_camera, wait_for
+    from browser import join_in, launch_browser, metrics, open_dashboard, open_room, start_camera, wait_for
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     cookie_a, cookie_b = sorted(replica_cookies(stack))[:2]
@@ -307,7 +307,7 @@ def test_a_lecture_survives_a_killed_replica_and_a_redis_restart(stack, browsers
         teacher_context.add_cookies([{"name": "CLASSMOOD_REPLICA", "value": cookie_b, "url": stack.url}])
         teacher = teacher_context.new_page()
         code, key = open_room(teacher, stack.url, "Compose lecture")
-        teacher.goto(f"{stack.url}/dashboard?room={code}&key={key}")
+        open_dashboard(teacher, stack.url, code, key)
         wait_for(lambda: metrics(teacher).get("Students joined") == "0", 60, "the empty dashboard", teacher, "compose-empty")
 
         pages["Ann"] = join_in(student_context(student_browsers[0], stack, cookie_a), stack.url, code, "Ann")
@@ -381,7 +381,7 @@ def test_a_lecture_survives_a_killed_replica_and_a_redis_restart(stack, browsers
 
 @pytest.mark.browser
 def test_a_student_whose_network_allows_only_relayed_traffic_streams_through_coturn(stack, browsers, fer_split, tmp_path):
-    from browser import join_in, launch_browser, metrics, open_room, start_camera, wait_for
+    from browser import join_in, launch_browser, metrics, open_dashboard, open_room, start_camera, wait_for
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     (cam,) = cameras(fer_split, tmp_path, (3,))
@@ -390,7 +390,7 @@ def test_a_student_whose_network_allows_only_relayed_traffic_streams_through_cot
     try:
         teacher = teacher_browser.new_page(viewport={"width": 1400, "height": 1300})
         code, key = open_room(teacher, stack.url, "Relay lecture")
-        teacher.goto(f"{stack.url}/dashboard?room={code}&key={key}")
+        open_dashboard(teacher, stack.url, code, key)
         page = join_in(student_context(student_browser, stack, None, relay=True), stack.url, code, "Cy")
         start_camera(page)
         represses = present_after_following_the_pages({"Cy": page}, lambda: metrics(teacher).get("Present") == "1", teacher,

@@ -27,6 +27,9 @@ from fer.classroom.samples import Moment, StudentSample
 from fer.errors import FerError
 
 MAX_MOMENT_LABEL = 80
+#: How long a room's data is kept when the store is not told otherwise (30 days, the
+#: default of ``CLASSMOOD_RETENTION_DAYS``).
+DEFAULT_RETENTION_S = 30 * 86400.0
 
 
 class StoreError(FerError):
@@ -80,11 +83,58 @@ class Store(ABC):
         """Erase the room and everything recorded in it (names, samples, moments), for
         when a teacher or a student asks for the data to be gone."""
 
+    @abstractmethod
+    def rotate_teacher_key(self, code: str) -> str:
+        """A new teacher key for the room (returned only here); the old key stops working
+        and every teacher session of the room ends."""
+
+    @abstractmethod
+    def set_locked(self, code: str, locked: bool) -> Room:
+        """Lock (nobody new may join) or unlock an open room."""
+
+    # ---- teacher sessions: the key is checked once, then a random token stands for it
+
+    @abstractmethod
+    def open_teacher_session(self, code: str, ttl_s: float) -> str:
+        """A new session token for the room's teacher, valid ``ttl_s`` seconds; only its
+        hash is stored. Call it only after :meth:`authenticate_teacher` succeeded."""
+
+    @abstractmethod
+    def teacher_session(self, token: str) -> Room | None:
+        """The room a live session token opens, ``None`` when it is unknown, expired or ended."""
+
+    @abstractmethod
+    def end_teacher_session(self, token: str) -> None:
+        """Sign out: the token stops working at once; ending an unknown token is harmless."""
+
     # ---- students
 
     @abstractmethod
-    def join(self, code: str, display_name: str) -> Student:
-        """A new student in an open room (:class:`RoomClosedError` otherwise)."""
+    def join(self, code: str, display_name: str, consent_version: str | None = None) -> Student:
+        """A new student in an open, unlocked room (:class:`RoomClosedError`,
+        :class:`RoomLockedError` otherwise), recording which consent text they agreed to and
+        when; :class:`NameTakenError` when a student present in the room has the name."""
+
+    @abstractmethod
+    def issue_resume_token(self, student_id: str) -> str:
+        """A secret token that resumes this student in a reloaded page (a cookie of their
+        browser); a new token replaces the previous one. Never the student id, which
+        appears in samples and pages and must not grant anything."""
+
+    @abstractmethod
+    def resume(self, token: str) -> Student:
+        """The student a resume token belongs to, while they are in an open room;
+        :class:`UnknownStudentError` for an unknown, replaced or ended token."""
+
+    @abstractmethod
+    def remove_student(self, student_id: str) -> Student:
+        """The teacher sends a student out: they leave, their resume token dies and their
+        stream's next samples are refused (:class:`StudentRemovedError`)."""
+
+    @abstractmethod
+    def delete_student_data(self, student_id: str) -> None:
+        """Erase one student's name and numbers from their room (the student asks for it);
+        the class aggregates are computed again without them."""
 
     @abstractmethod
     def leave(self, student_id: str) -> Student:
@@ -123,6 +173,23 @@ class Store(ABC):
     @abstractmethod
     def moments(self, code: str, start: float | None = None, end: float | None = None) -> list[Moment]:
         """The room's marked moments with ``start <= time < end``, by time."""
+
+    # ---- retention and counters
+
+    @abstractmethod
+    def purge_expired(self) -> list[str]:
+        """Erase every room older than the store's retention (and expired sessions and
+        counters); returns the codes erased. Redis also expires keys by itself (TTLs)."""
+
+    @abstractmethod
+    def hit(self, key: str, ttl_s: float) -> int:
+        """Add one to the counter ``key`` and return its value; a new counter lives
+        ``ttl_s`` seconds from its first hit. Rate limits count here, so that every app
+        process (every replica behind Redis) shares one count."""
+
+    @abstractmethod
+    def counter(self, key: str) -> tuple[int, float] | None:
+        """``(value, expires_at)`` of a live counter, ``None`` when there is none."""
 
     # ---- lifetime
 

@@ -209,8 +209,46 @@ class BufferedStore(Store):
         self._flush(force=True)
         self.store.delete_room(code)
 
-    def join(self, code: str, display_name: str) -> Student:
-        return self.store.join(code, display_name)
+    def rotate_teacher_key(self, code: str) -> str:
+        return self.store.rotate_teacher_key(code)
+
+    def set_locked(self, code: str, locked: bool) -> Room:
+        return self.store.set_locked(code, locked)
+
+    def open_teacher_session(self, code: str, ttl_s: float) -> str:
+        return self.store.open_teacher_session(code, ttl_s)
+
+    def teacher_session(self, token: str) -> Room | None:
+        return self.store.teacher_session(token)
+
+    def end_teacher_session(self, token: str) -> None:
+        self.store.end_teacher_session(token)
+
+    def join(self, code: str, display_name: str, consent_version: str | None = None) -> Student:
+        return self.store.join(code, display_name, consent_version)
+
+    def issue_resume_token(self, student_id: str) -> str:
+        return self.store.issue_resume_token(student_id)
+
+    def resume(self, token: str) -> Student:
+        return self.store.resume(token)
+
+    def remove_student(self, student_id: str) -> Student:
+        self._flush(force=True)
+        return self.store.remove_student(student_id)
+
+    def delete_student_data(self, student_id: str) -> None:
+        self._flush(force=True)
+        self.store.delete_student_data(student_id)
+
+    def purge_expired(self) -> list[str]:
+        return self.store.purge_expired()
+
+    def hit(self, key: str, ttl_s: float) -> int:
+        return self.store.hit(key, ttl_s)
+
+    def counter(self, key: str) -> tuple[int, float] | None:
+        return self.store.counter(key)
 
     def leave(self, student_id: str) -> Student:
         self._flush(force=True)

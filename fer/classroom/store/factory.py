@@ -21,7 +21,7 @@ def open_store(config: AppConfig, clock: Callable[[], float] = time.time) -> Sto
         from fer.classroom.store.buffer import BufferedStore
         from fer.classroom.store.redis import RedisStore
 
-        return BufferedStore(RedisStore(config.redis_url, clock=clock))
+        return BufferedStore(RedisStore(config.redis_url, clock=clock, retention_s=config.retention_s))
     from fer.classroom.store.sqlite import SQLiteStore
 
-    return SQLiteStore(config.data_dir, clock=clock)
+    return SQLiteStore(config.data_dir, clock=clock, retention_s=config.retention_s)

@@ -15,21 +15,28 @@ from typing import Callable, Iterable, Iterator
 from fer.classroom.rooms import (
     MAX_DISPLAY_NAME,
     MAX_LECTURE_NAME,
+    NameTakenError,
     Room,
     RoomClosedError,
+    RoomLockedError,
     Student,
     StudentLeftError,
+    StudentRemovedError,
     UnknownRoomError,
     UnknownStudentError,
     clean_name,
     hash_teacher_key,
+    name_key,
     new_room_code,
+    new_secret_token,
     new_teacher_key,
     normalize_room_code,
+    token_hash,
     verify_teacher_key,
 )
 from fer.classroom.samples import Moment, StudentSample
 from fer.classroom.store.base import (
+    DEFAULT_RETENTION_S,
     MAX_MOMENT_LABEL,
     StorageUnavailableError,
     Store,
@@ -38,7 +45,6 @@ from fer.classroom.store.base import (
 from fer.config import DB_FILENAME
 from fer.emotions import EMOTIONS
 
-_SCHEMA_VERSION = 1
 _PROB_COLUMNS = tuple(EMOTIONS)  # one REAL column per emotion, NULL when no face was seen
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS rooms (
@@ -75,6 +81,33 @@ CREATE TABLE IF NOT EXISTS moments (
 CREATE INDEX IF NOT EXISTS moments_by_room_time ON moments(room, time);
 """
 
+#: Each schema version after 1, as the statements that upgrade the version before it in
+#: place; a file of any older version is brought up to date step by step when opened.
+#: Add a new step at the end (never edit a shipped one).
+_MIGRATIONS: list[tuple[int, str]] = [
+    (2, """
+ALTER TABLE rooms ADD COLUMN locked INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE students ADD COLUMN consent_version TEXT;
+ALTER TABLE students ADD COLUMN consent_at REAL;
+ALTER TABLE students ADD COLUMN removed_at REAL;
+ALTER TABLE students ADD COLUMN resume_hash TEXT;
+CREATE UNIQUE INDEX students_by_resume ON students(resume_hash);
+CREATE INDEX rooms_by_created ON rooms(created_at);
+CREATE TABLE teacher_sessions (
+    token_hash TEXT PRIMARY KEY,
+    room TEXT NOT NULL REFERENCES rooms(code),
+    expires_at REAL NOT NULL
+);
+CREATE INDEX teacher_sessions_by_room ON teacher_sessions(room);
+CREATE TABLE counters (
+    key TEXT PRIMARY KEY,
+    value INTEGER NOT NULL,
+    expires_at REAL NOT NULL
+);
+"""),
+]
+_SCHEMA_VERSION = _MIGRATIONS[-1][0]
+
 
 class _Holder:
     """A thread's connection; it lives exactly as long as the thread-local slot holding it."""
@@ -92,8 +125,15 @@ class SQLiteStore(Store):
     is what makes several app processes on one host safe.
     """
 
-    def __init__(self, data_dir: str | os.PathLike, clock: Callable[[], float] = time.time, busy_timeout_s: float = 30.0):
+    def __init__(
+        self,
+        data_dir: str | os.PathLike,
+        clock: Callable[[], float] = time.time,
+        busy_timeout_s: float = 30.0,
+        retention_s: float = DEFAULT_RETENTION_S,
+    ):
         self.data_dir = Path(data_dir)
+        self.retention_s = float(retention_s)
         self.path = self.data_dir / DB_FILENAME
         self._clock = clock
         self._busy_timeout_s = busy_timeout_s
@@ -189,9 +229,15 @@ class SQLiteStore(Store):
                 raise StorageUnavailableError(
                     f"{self.path} was written by a newer ClassMood (schema {version}); upgrade, or use another CLASSMOOD_DATA_DIR"
                 )
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
+            if version < 1:
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+            for step, statements in _MIGRATIONS:
+                if version < step:
+                    for statement in statements.split(";"):
+                        if statement.strip():
+                            conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
 
     def close(self) -> None:
@@ -205,14 +251,16 @@ class SQLiteStore(Store):
 
     @staticmethod
     def _room(row: tuple) -> Room:
-        return Room(code=row[0], lecture=row[1], created_at=row[2], closed_at=row[3])
+        return Room(code=row[0], lecture=row[1], created_at=row[2], closed_at=row[3], locked=bool(row[4]))
 
     @staticmethod
     def _student(row: tuple) -> Student:
         return Student(*row)
 
-    _ROOM_COLUMNS = "code, lecture, created_at, closed_at"
-    _STUDENT_COLUMNS = "id, room, name, joined_at, left_at, last_seen_at, last_face_at"
+    _ROOM_COLUMNS = "code, lecture, created_at, closed_at, locked"
+    _STUDENT_COLUMNS = (
+        "id, room, name, joined_at, left_at, last_seen_at, last_face_at, consent_version, consent_at, removed_at"
+    )
 
     def _room_row(self, conn: sqlite3.Connection, code: str) -> Room:
         row = conn.execute(f"SELECT {self._ROOM_COLUMNS} FROM rooms WHERE code = ?", (code,)).fetchone()
@@ -266,36 +314,135 @@ class SQLiteStore(Store):
                 now = self._clock()
                 conn.execute("UPDATE rooms SET closed_at = ? WHERE code = ?", (now, code))
                 conn.execute("UPDATE students SET left_at = ? WHERE room = ? AND left_at IS NULL", (now, code))
-                room = Room(room.code, room.lecture, room.created_at, now)
+                conn.execute("UPDATE students SET resume_hash = NULL WHERE room = ?", (code,))
+                room = Room(room.code, room.lecture, room.created_at, now, room.locked)
         return room
+
+    def rotate_teacher_key(self, code: str) -> str:
+        code = normalize_room_code(code)
+        key = new_teacher_key()
+        key_hash = hash_teacher_key(key)
+        with self._write() as conn:
+            self._room_row(conn, code)
+            conn.execute("UPDATE rooms SET key_hash = ? WHERE code = ?", (key_hash, code))
+            conn.execute("DELETE FROM teacher_sessions WHERE room = ?", (code,))
+        return key
+
+    def set_locked(self, code: str, locked: bool) -> Room:
+        code = normalize_room_code(code)
+        with self._write() as conn:
+            self._open_room_row(conn, code)
+            conn.execute("UPDATE rooms SET locked = ? WHERE code = ?", (int(bool(locked)), code))
+            return self._room_row(conn, code)
+
+    # ---- teacher sessions
+
+    def open_teacher_session(self, code: str, ttl_s: float) -> str:
+        code = normalize_room_code(code)
+        token = new_secret_token()
+        with self._write() as conn:
+            self._room_row(conn, code)
+            conn.execute(
+                "INSERT INTO teacher_sessions (token_hash, room, expires_at) VALUES (?, ?, ?)",
+                (token_hash(token), code, self._clock() + float(ttl_s)),
+            )
+        return token
+
+    def teacher_session(self, token: str) -> Room | None:
+        if not isinstance(token, str) or not token:
+            return None
+        rows = self._query(
+            f"SELECT {', '.join('r.' + c.strip() for c in self._ROOM_COLUMNS.split(','))} FROM teacher_sessions s "
+            "JOIN rooms r ON r.code = s.room WHERE s.token_hash = ? AND s.expires_at > ?",
+            (token_hash(token), self._clock()),
+        )
+        return self._room(rows[0]) if rows else None
+
+    def end_teacher_session(self, token: str) -> None:
+        with self._write() as conn:
+            conn.execute("DELETE FROM teacher_sessions WHERE token_hash = ?", (token_hash(str(token)),))
 
     def delete_room(self, code: str) -> None:
         code = normalize_room_code(code)
         with self._write() as conn:
             self._room_row(conn, code)
-            for table, column in (("samples", "room"), ("moments", "room"), ("students", "room"), ("rooms", "code")):
-                conn.execute(f"DELETE FROM {table} WHERE {column} = ?", (code,))
+            self._delete_rooms(conn, [code])
         # Old copies of the pages linger in the write-ahead log until a checkpoint; best
         # effort, since a concurrent reader may keep the log alive a little longer.
         self._query("PRAGMA wal_checkpoint(TRUNCATE)")
 
+    @staticmethod
+    def _delete_rooms(conn: sqlite3.Connection, codes: list[str]) -> None:
+        for code in codes:
+            for table, column in (("samples", "room"), ("moments", "room"), ("teacher_sessions", "room"),
+                                  ("students", "room"), ("rooms", "code")):
+                conn.execute(f"DELETE FROM {table} WHERE {column} = ?", (code,))
+
     # ---- students
 
-    def join(self, code: str, display_name: str) -> Student:
+    def join(self, code: str, display_name: str, consent_version: str | None = None) -> Student:
         code = normalize_room_code(code)
         name = clean_name(display_name, "display name", MAX_DISPLAY_NAME)
-        student = Student(id=secrets.token_hex(8), room=code, name=name, joined_at=self._clock())
+        now = self._clock()
+        student = Student(
+            id=secrets.token_hex(8), room=code, name=name, joined_at=now,
+            consent_version=consent_version, consent_at=None if consent_version is None else now,
+        )
         with self._write() as conn:
-            self._open_room_row(conn, code)
+            room = self._open_room_row(conn, code)
+            if room.locked:
+                raise RoomLockedError(f"the teacher has locked room {code}: nobody new can join it now")
+            active = conn.execute("SELECT name FROM students WHERE room = ? AND left_at IS NULL", (code,)).fetchall()
+            if any(name_key(other) == name_key(name) for (other,) in active):
+                raise NameTakenError(f"someone in this room is already called {name!r}; please choose another display name")
             conn.execute(
-                "INSERT INTO students (id, room, name, joined_at) VALUES (?, ?, ?, ?)",
-                (student.id, student.room, student.name, student.joined_at),
+                "INSERT INTO students (id, room, name, joined_at, consent_version, consent_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (student.id, student.room, student.name, student.joined_at, student.consent_version, student.consent_at),
             )
         return student
 
+    def issue_resume_token(self, student_id: str) -> str:
+        token = new_secret_token()
+        with self._write() as conn:
+            student = self._student_row(conn, student_id)
+            if student.left_at is not None:
+                raise StudentLeftError(f"{student.name} has left room {student.room}; join again")
+            conn.execute("UPDATE students SET resume_hash = ? WHERE id = ?", (token_hash(token), student_id))
+        return token
+
+    def resume(self, token: str) -> Student:
+        rows = self._query(
+            f"SELECT {', '.join('s.' + c.strip() for c in self._STUDENT_COLUMNS.split(','))} FROM students s "
+            "JOIN rooms r ON r.code = s.room WHERE s.resume_hash = ? AND s.left_at IS NULL AND r.closed_at IS NULL",
+            (token_hash(str(token)),),
+        )
+        if not rows:
+            raise UnknownStudentError("this browser is not in a running class any more; join again")
+        return self._student(rows[0])
+
+    def remove_student(self, student_id: str) -> Student:
+        with self._write() as conn:
+            now = self._clock()
+            conn.execute(
+                "UPDATE students SET left_at = coalesce(left_at, ?), removed_at = coalesce(removed_at, ?), "
+                "resume_hash = NULL WHERE id = ?",
+                (now, now, student_id),
+            )
+            return self._student_row(conn, student_id)
+
+    def delete_student_data(self, student_id: str) -> None:
+        with self._write() as conn:
+            self._student_row(conn, student_id)
+            conn.execute("DELETE FROM samples WHERE student = ?", (student_id,))
+            conn.execute("DELETE FROM students WHERE id = ?", (student_id,))
+        self._query("PRAGMA wal_checkpoint(TRUNCATE)")
+
     def leave(self, student_id: str) -> Student:
         with self._write() as conn:
-            conn.execute("UPDATE students SET left_at = ? WHERE id = ? AND left_at IS NULL", (self._clock(), student_id))
+            conn.execute(
+                "UPDATE students SET left_at = coalesce(left_at, ?), resume_hash = NULL WHERE id = ?",
+                (self._clock(), student_id),
+            )
             return self._student_row(conn, student_id)
 
     def _student_row(self, conn: sqlite3.Connection, student_id: str) -> Student:
@@ -334,6 +481,8 @@ class SQLiteStore(Store):
                     student = self._student_row(conn, sample.student_id)
                     if student.room != code:
                         raise UnknownStudentError(f"student {sample.student_id!r} is not in room {code}")
+                    if student.removed_at is not None:
+                        raise StudentRemovedError(f"the teacher removed {student.name} from room {code}")
                     if student.left_at is not None:
                         raise StudentLeftError(f"{student.name} has left room {code}; join again to send samples")
                     checked[(code, sample.student_id)] = None
@@ -396,3 +545,33 @@ class SQLiteStore(Store):
             (code, -float("inf") if start is None else float(start), float("inf") if end is None else float(end)),
         )
         return [Moment(room=r[0], time=r[1], label=r[2]) for r in rows]
+
+    # ---- retention and counters
+
+    def purge_expired(self) -> list[str]:
+        now = self._clock()
+        with self._write() as conn:
+            codes = [row[0] for row in conn.execute(
+                "SELECT code FROM rooms WHERE created_at < ?", (now - self.retention_s,)
+            ).fetchall()]
+            self._delete_rooms(conn, codes)
+            conn.execute("DELETE FROM teacher_sessions WHERE expires_at <= ?", (now,))
+            conn.execute("DELETE FROM counters WHERE expires_at <= ?", (now,))
+        if codes:
+            self._query("PRAGMA wal_checkpoint(TRUNCATE)")
+        return codes
+
+    def hit(self, key: str, ttl_s: float) -> int:
+        now = self._clock()
+        with self._write() as conn:
+            conn.execute("DELETE FROM counters WHERE key = ? AND expires_at <= ?", (key, now))
+            conn.execute(
+                "INSERT INTO counters (key, value, expires_at) VALUES (?, 1, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = value + 1",
+                (key, now + float(ttl_s)),
+            )
+            return conn.execute("SELECT value FROM counters WHERE key = ?", (key,)).fetchone()[0]
+
+    def counter(self, key: str) -> tuple[int, float] | None:
+        rows = self._query("SELECT value, expires_at FROM counters WHERE key = ? AND expires_at > ?", (key, self._clock()))
+        return (rows[0][0], rows[0][1]) if rows else None

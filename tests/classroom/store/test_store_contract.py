@@ -24,8 +24,11 @@ from fer.config import AppConfig
 from fer.emotions import EMOTIONS
 from fer.classroom.rooms import (
     InvalidNameError,
+    NameTakenError,
     RoomClosedError,
+    RoomLockedError,
     StudentLeftError,
+    StudentRemovedError,
     UnknownRoomError,
     UnknownStudentError,
 )
@@ -145,9 +148,124 @@ def test_students_join_and_leave(store, clock):
     assert store.get_student(bob.id) == bob
 
 
-def test_two_students_may_share_a_display_name(store):
+def test_a_display_name_is_unique_among_the_students_present(store):
     code, _ = store.create_room("Algebra")
-    assert store.join(code, "Alex").id != store.join(code, "Alex").id
+    alex = store.join(code, "Alex")
+    with pytest.raises(NameTakenError, match="already called"):
+        store.join(code, " alex ")  # the same name, typed differently
+    other, _ = store.create_room("Biology")
+    store.join(other, "Alex")  # another room is another class
+    store.leave(alex.id)
+    assert store.join(code, "Alex").id != alex.id  # a name is free again once its holder left
+
+
+def test_consent_is_stored_with_its_time_and_text_version(store, clock):
+    code, _ = store.create_room("Algebra")
+    clock.now = 1234.5
+    ada = store.join(code, "Ada", consent_version="2026-12-03")
+    assert store.get_student(ada.id).consent_version == "2026-12-03"
+    assert store.get_student(ada.id).consent_at == 1234.5
+    assert store.students(code)[0].consent_version == "2026-12-03"
+
+
+def test_a_resume_token_resumes_only_its_student_while_they_are_in_the_room(store):
+    code, _ = store.create_room("Algebra")
+    ada, bob = store.join(code, "Ada"), store.join(code, "Bob")
+    token = store.issue_resume_token(ada.id)
+    assert token != ada.id and ada.id not in token
+    assert store.resume(token).id == ada.id
+    for guess in (ada.id, "", "x" * 43):
+        with pytest.raises(UnknownStudentError):
+            store.resume(guess)
+    newer = store.issue_resume_token(ada.id)  # a new token replaces the old one
+    with pytest.raises(UnknownStudentError):
+        store.resume(token)
+    store.leave(ada.id)
+    with pytest.raises(UnknownStudentError):
+        store.resume(newer)
+    bob_token = store.issue_resume_token(bob.id)
+    store.close_room(code)
+    with pytest.raises(UnknownStudentError):
+        store.resume(bob_token)
+
+
+def test_a_removed_student_is_out_and_their_stream_is_refused(store, clock):
+    code, _ = store.create_room("Algebra")
+    ada = store.join(code, "Ada")
+    token = store.issue_resume_token(ada.id)
+    clock.now = 1100
+    removed = store.remove_student(ada.id)
+    assert removed.left_at == 1100 and removed.removed_at == 1100
+    with pytest.raises(UnknownStudentError):
+        store.resume(token)
+    with pytest.raises(StudentRemovedError, match="removed"):
+        store.record_sample(StudentSample(code, ada.id, 1101, probs(0)))
+
+
+def test_a_locked_room_refuses_new_students_until_unlocked(store):
+    code, _ = store.create_room("Algebra")
+    ada = store.join(code, "Ada")
+    assert store.set_locked(code, True).locked
+    with pytest.raises(RoomLockedError, match="locked"):
+        store.join(code, "Bob")
+    store.record_sample(StudentSample(code, ada.id, 1001, probs(0)))  # those inside stay
+    assert not store.set_locked(code, False).locked
+    store.join(code, "Bob")
+
+
+def test_teacher_sessions_expire_end_and_die_with_a_rotated_key(store, clock):
+    code, key = store.create_room("Algebra")
+    token = store.open_teacher_session(code, ttl_s=100)
+    assert store.teacher_session(token).code == code
+    assert store.teacher_session("not a token") is None and store.teacher_session(key) is None
+    clock.now += 101
+    assert store.teacher_session(token) is None  # expired
+    first, second = store.open_teacher_session(code, 100), store.open_teacher_session(code, 100)
+    store.end_teacher_session(first)
+    assert store.teacher_session(first) is None and store.teacher_session(second).code == code
+    new_key = store.rotate_teacher_key(code)
+    assert store.teacher_session(second) is None
+    assert not store.verify_teacher(code, key) and store.verify_teacher(code, new_key)
+    store.delete_room(code)
+    assert store.teacher_session(store.open_teacher_session(store.create_room("B")[0], 100)) is not None
+
+
+def test_a_student_deletes_their_own_numbers_and_the_class_keeps_the_rest(store):
+    code, _ = store.create_room("Algebra")
+    ada, bob = store.join(code, "Ada"), store.join(code, "Bob")
+    store.record([StudentSample(code, ada.id, 1001, probs(1)), StudentSample(code, bob.id, 1001, probs(2))])
+    store.delete_student_data(ada.id)
+    assert [s.student_id for s in store.samples(code)] == [bob.id]
+    assert [s.name for s in store.students(code)] == ["Bob"]
+    with pytest.raises(UnknownStudentError):
+        store.get_student(ada.id)
+
+
+def test_rooms_past_their_retention_are_purged_and_younger_ones_kept(backend, clock):
+    store = backend()
+    old, _ = store.create_room("Old lecture")
+    ada = store.join(old, "Ada")
+    store.record_sample(StudentSample(old, ada.id, 1001, probs(1)))
+    store.add_moment(old, "quiz")
+    clock.now += 20 * 86400
+    young, _ = store.create_room("Young lecture")
+    clock.now += 11 * 86400  # the old one is 31 days old, the young one 11
+    assert store.purge_expired() == [old]
+    with pytest.raises(UnknownRoomError):
+        store.get_room(old)
+    with pytest.raises(UnknownStudentError):
+        store.get_student(ada.id)
+    assert store.get_room(young).lecture == "Young lecture"
+    assert store.purge_expired() == []
+
+
+def test_counters_count_until_they_expire(store, clock):
+    assert store.counter("k") is None
+    assert [store.hit("k", 10) for _ in range(3)] == [1, 2, 3]
+    assert store.counter("k") == (3, clock.now + 10)
+    clock.now += 10
+    assert store.counter("k") is None
+    assert store.hit("k", 10) == 1
 
 
 def test_bad_names_are_refused(store):
@@ -353,6 +471,36 @@ def test_a_deleted_room_leaves_no_names_in_the_database_file(sqlite_store, tmp_p
     sqlite_store.delete_room(code)
     blob = b"".join(f.read_bytes() for f in (tmp_path / "data").iterdir() if f.is_file())
     assert b"Zebulon Quartermaine" not in blob
+
+
+def test_a_file_of_the_first_schema_is_upgraded_in_place(tmp_path):
+    """A data folder written before teacher sessions and resume tokens existed opens, keeps
+    its rooms, students and samples, and gains what is new."""
+    import sqlite3
+
+    from fer.classroom.rooms import hash_teacher_key
+    from fer.classroom.store.sqlite import _SCHEMA
+
+    data = tmp_path / "old"
+    data.mkdir()
+    conn = sqlite3.connect(data / "classmood.sqlite3")
+    conn.executescript(_SCHEMA)  # the schema as version 1 shipped it
+    conn.execute("INSERT INTO rooms VALUES ('ABCD-EFGH', 'Old lecture', ?, 1000.0, NULL)", (hash_teacher_key("K" * 16),))
+    conn.execute("INSERT INTO students (id, room, name, joined_at) VALUES ('s1', 'ABCD-EFGH', 'Ada', 1000.0)")
+    conn.execute(f"INSERT INTO samples VALUES ('ABCD-EFGH', 's1', 1001.0, {', '.join(['1.0'] + ['0.0'] * (len(EMOTIONS) - 1))})")
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
+    with SQLiteStore(data, clock=lambda: 1002.0) as store:
+        assert store.get_room("ABCD-EFGH").lecture == "Old lecture" and not store.get_room("ABCD-EFGH").locked
+        assert store.get_student("s1").consent_version is None
+        assert len(store.samples("ABCD-EFGH")) == 1
+        assert store.verify_teacher("ABCD-EFGH", "K" * 16)
+        assert store.teacher_session(store.open_teacher_session("ABCD-EFGH", 60)).code == "ABCD-EFGH"
+        assert store.resume(store.issue_resume_token("s1")).id == "s1"
+        assert store._query("PRAGMA user_version")[0][0] >= 2
+    with SQLiteStore(data) as again:  # opening an upgraded file again changes nothing
+        assert again.get_student("s1").name == "Ada"
 
 
 def test_only_numbers_and_names_are_stored(sqlite_store):

@@ -41,10 +41,10 @@ def test_students_on_two_app_processes_appear_on_one_dashboard(redis_url):
         from fer.config import AppConfig
         from fer.classroom.store.factory import open_store
         url, code, name, label = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-        start = time.time()
         p = np.full(7, 0.05); p[label] = 0.7; p = tuple(p / p.sum())
         with open_store(AppConfig.from_env({"REDIS_URL": url})) as store:
             student = store.join(code, name)
+            start = time.time()  # after the join: samples from before it are outside the membership
             for t in range(20):
                 store.record_sample(StudentSample(code, student.id, start + t / 10, p))
         print(student.id)
@@ -167,3 +167,35 @@ def test_passwords_never_appear_in_messages():
     assert redact_url("redis://user:s3cret@cache.example:6380/2") == "redis://user:***@cache.example:6380/2"
     assert redact_url("rediss://:s3cret@cache.example/0") == "rediss://:***@cache.example/0"
     assert redact_url("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
+
+
+def test_every_key_of_a_room_expires_with_its_retention(redis_url):
+    """Redis forgets a lecture by itself once its retention is over, even if no app runs."""
+    import redis
+
+    with RedisStore(redis_url, retention_s=1000) as store:
+        code, _ = store.create_room("Algebra")
+        ada = store.join(code, "Ada", consent_version="v1")
+        store.issue_resume_token(ada.id)
+        store.record_sample(StudentSample(code, ada.id, time.time(), probs(1)))
+        store.add_moment(code, "quiz")
+        store.open_teacher_session(code, ttl_s=60)
+        store.hit("ratelimit:x", 30)
+    with redis.Redis.from_url(redis_url, decode_responses=True) as client:
+        ttls = {key: client.ttl(key) for key in client.scan_iter("classmood:*")}
+    assert len(ttls) >= 9  # room, students, samples, moments, seq, sessions, student, resume, session, counter
+    assert all(0 < ttl <= 1000 for ttl in ttls.values()), ttls
+    assert ttls["classmood:counter:ratelimit:x"] <= 30
+    assert max(t for k, t in ttls.items() if k.startswith("classmood:tsession:")) <= 60
+
+
+def test_rooms_written_before_ttls_get_theirs_from_the_purge(redis_url):
+    import redis
+
+    with RedisStore(redis_url, retention_s=1000) as store:
+        code, _ = store.create_room("Algebra")
+        with redis.Redis.from_url(redis_url, decode_responses=True) as client:
+            client.persist(f"classmood:room:{code}")  # as an older ClassMood wrote it
+            assert client.ttl(f"classmood:room:{code}") == -1
+            assert store.purge_expired() == []
+            assert 0 < client.ttl(f"classmood:room:{code}") <= 1000
