@@ -10,7 +10,9 @@ Three detectors share one interface (:class:`FaceDetector`):
 - MTCNN from the ``mtcnn`` wheel (needs TensorFlow, so only with requirements-train.txt).
 
 All look at a downscaled copy of the frame, because detection cost grows with the pixel
-count; boxes and landmarks are mapped back to the frame's pixels.
+count; boxes and landmarks are mapped back to the frame's pixels. YuNet then takes a second
+look, in an enlarged cut-out of the frame, at the few faces it scored as doubtful
+(:attr:`YuNetDetector.recheck_from`), which finds most of what a larger search would find.
 ``python -m fer bench-detect`` measures the trade-offs (the README has the figures).
 """
 
