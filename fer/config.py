@@ -89,8 +89,10 @@ class AppConfig:
     #: YuNet score (0-1) from which a face the search doubts gets a second look in an enlarged
     #: cut-out of the frame, kept only if that search is sure of it (``CLASSMOOD_DETECT_RECHECK``;
     #: 0 = none). It finds small and dim faces at a fraction of a larger search's cost
-    #: (``python -m fer bench-detect``, the README's table); the library's default is the same.
-    detect_recheck: float = 0.3
+    #: (``python -m fer bench-detect``); the library's default is 0.3, the app's 0 because a
+    #: webcam face is large and, in ``python -m fer loadtest``, 30 students lost a fifth of their
+    #: analyzed rate to it (the README's figures).
+    detect_recheck: float = 0.0
     #: Run the face detector on every n-th analyzed frame of a student and follow the
     #: tracked faces in between (``CLASSMOOD_DETECT_EVERY``; 1 = detect on every frame).
     #: Detection is most of an analysis's cost, and between detections each face is followed

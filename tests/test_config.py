@@ -179,9 +179,7 @@ def test_upload_limits_and_who_may_analyze_come_from_the_environment():
 
 
 def test_the_second_look_score_is_parsed_and_reaches_the_apps_detector():
-    from fer.vision.detect import DEFAULT_RECHECK_FROM
-
-    assert AppConfig.from_env({}).detect_recheck == DEFAULT_RECHECK_FROM  # the app and the library agree
+    assert AppConfig.from_env({}).analyzer_options().detect_recheck == 0  # off in the app: webcam faces are large
     config = AppConfig.from_env({"CLASSMOOD_DETECT_RECHECK": "0.25"})
     assert config.detect_recheck == 0.25 and config.analyzer_options().detect_recheck == 0.25
     assert AppConfig.from_env({"CLASSMOOD_DETECT_RECHECK": "0"}).analyzer_options().detect_recheck == 0

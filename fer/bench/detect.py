@@ -32,8 +32,8 @@ from fer.vision.detect import HaarDetector, MtcnnDetector, YuNetDetector
 from fer.vision.track import match
 
 CONFIGS = {
-    "yunet @320, second look (the live app)": lambda: YuNetDetector(max_side=320),
-    "yunet @320, no second look": lambda: YuNetDetector(max_side=320, recheck_from=0),
+    "yunet @320, second look": lambda: YuNetDetector(max_side=320),
+    "yunet @320, no second look (the live app)": lambda: YuNetDetector(max_side=320, recheck_from=0),
     "yunet @480, second look": lambda: YuNetDetector(max_side=480),
     "yunet @480, no second look": lambda: YuNetDetector(max_side=480, recheck_from=0),
     "yunet @480, second look from 0.2": lambda: YuNetDetector(max_side=480, recheck_from=0.2),
