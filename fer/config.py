@@ -86,6 +86,13 @@ class AppConfig:
     #: (``CLASSMOOD_DETECT_MAX_SIDE``; 0 = the detector's own default). A student's webcam face
     #: is large, so a small copy finds it at a quarter of a full search's cost.
     detect_max_side: int = 320
+    #: YuNet score (0-1) from which a face the search doubts gets a second look in an enlarged
+    #: cut-out of the frame, kept only if that search is sure of it (``CLASSMOOD_DETECT_RECHECK``;
+    #: 0 = none). It finds small and dim faces at a fraction of a larger search's cost
+    #: (``python -m fer bench-detect``); the library's default is 0.3, the app's 0 because a
+    #: webcam face is large and, in ``python -m fer loadtest``, 30 students lost a fifth of their
+    #: analyzed rate to it (the README's figures).
+    detect_recheck: float = 0.0
     #: Run the face detector on every n-th analyzed frame of a student and follow the
     #: tracked faces in between (``CLASSMOOD_DETECT_EVERY``; 1 = detect on every frame).
     #: Detection is most of an analysis's cost, and between detections each face is followed
@@ -248,6 +255,7 @@ class AppConfig:
         _check(1 <= self.detect_every <= 30, "detect_every", "must be in [1, 30]", self.detect_every)
         _check(self.detect_max_side == 0 or 64 <= self.detect_max_side <= 1920, "detect_max_side",
                "must be 0 or in [64, 1920]", self.detect_max_side)
+        _check(0 <= self.detect_recheck < 1, "detect_recheck", "must be in [0, 1)", self.detect_recheck)
         _check(0 <= self.analysis_slots <= 256, "analysis_slots", "must be in [0, 256]", self.analysis_slots)
         for name in ("retention_days", "teacher_session_h", "rate_window_s", "max_backoff_s"):
             _check(getattr(self, name) > 0, name, "must be > 0", getattr(self, name))
@@ -276,7 +284,8 @@ class AppConfig:
         # One classifier thread: the app runs one analysis per core (the fair queue's slots),
         # so more threads per analysis would only fight over the same cores.
         return AnalyzerOptions(model_path=self.model_path, detector=self.detector, detect_every=self.detect_every,
-                               detect_max_side=self.detect_max_side or None, classifier_threads=1)
+                               detect_max_side=self.detect_max_side or None, detect_recheck=self.detect_recheck,
+                               classifier_threads=1)
 
     def upload_limits(self):
         """The :class:`fer.vision.upload.UploadLimits` of the "Analyze media" page (and, without the
@@ -484,6 +493,7 @@ _APP_VARS: dict[str, tuple[str, Callable[[Any, str], Any]]] = {
     "detector": ("CLASSMOOD_DETECTOR", _text),
     "detect_every": ("CLASSMOOD_DETECT_EVERY", _integer),
     "detect_max_side": ("CLASSMOOD_DETECT_MAX_SIDE", _integer),
+    "detect_recheck": ("CLASSMOOD_DETECT_RECHECK", _number),
     "analysis_slots": ("CLASSMOOD_ANALYSIS_SLOTS", _integer),
     "model_path": ("CLASSMOOD_MODEL_PATH", _path),
     "data_dir": ("CLASSMOOD_DATA_DIR", _path),

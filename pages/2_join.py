@@ -34,6 +34,10 @@ ai_act_note()
 #: The cookie holding this browser's resume token; it lives as long as the room's data may.
 RESUME_COOKIE = "classmood_student"
 
+#: The cookie saying the student turned their camera off ("off"): a reload, or a replica that
+#: takes over after another died, resumes the camera as the student left it.
+CAMERA_COOKIE = "classmood_camera"
+
 #: Seconds before a page that could not reach the store tries again.
 RETRY_S = 3
 
@@ -47,7 +51,9 @@ CAMERA_DENIED = (
 
 def resume_from_cookie() -> None:
     """A reload keeps the student in the room, in this browser only: the resume token of its
-    cookie (:meth:`Store.resume`). A ``?student=`` of an old link is dropped unread."""
+    cookie (:meth:`Store.resume`). A ``?student=`` of an old link is dropped unread. The camera
+    comes back on unless the student had turned it off: a reload, or a replica taking over from
+    one that died, must not leave a student absent until they find a button."""
     if "student" in st.query_params:
         del st.query_params["student"]
     token = cookie(RESUME_COOKIE)
@@ -67,6 +73,17 @@ def resume_from_cookie() -> None:
         st.session_state["student"] = {
             "id": student.id, "code": student.room, "name": student.name, "lecture": room.lecture, "token": token,
         }
+        st.session_state["cookies"] = {RESUME_COOKIE: token, CAMERA_COOKIE: cookie(CAMERA_COOKIE)}
+        if cookie(CAMERA_COOKIE) != "off":
+            keeper_for(st.session_state["student"]).want()  # the camera comes back as it was: no press
+
+
+def keep_cookie(name: str, value: str, max_age_s: float) -> None:
+    """Write a cookie of this browser once per value (each write is a small script in the page)."""
+    written = st.session_state.setdefault("cookies", {})
+    if written.get(name) != value:
+        set_cookie(name, value, max_age_s)
+        written[name] = value
 
 
 def step_room() -> None:
@@ -163,10 +180,12 @@ def turn_off(student: dict) -> None:
 
 def step_camera() -> None:
     student = st.session_state["student"]
-    set_cookie(RESUME_COOKIE, student["token"], cfg.retention_s)
+    keep_cookie(RESUME_COOKIE, student["token"], cfg.retention_s)
     stream, keeper = stream_for(student), keeper_for(student)
     st.markdown(f"**{plain(student['lecture'])}** (room {student['code']}): you are **{plain(student['name'])}**.")
-    if keeper.phase is not CameraPhase.ENDED and not room_open(student["code"]):
+    keep_cookie(CAMERA_COOKIE, "off" if keeper.phase is CameraPhase.OFF else "on", cfg.retention_s)
+    if keeper.phase is not CameraPhase.ENDED and (
+            stream.status().state is StreamState.ENDED or not room_open(student["code"])):
         keeper.end()
     if keeper.phase is CameraPhase.ENDED:
         # The lecture ended (or the teacher removed this student): the connection is closed by
@@ -272,6 +291,8 @@ def room_open(code: str) -> bool:
 if "left" in st.session_state and "student" not in st.session_state and "joining" not in st.session_state:
     lecture, erased = st.session_state.pop("left")
     set_cookie(RESUME_COOKIE, "", 0)
+    set_cookie(CAMERA_COOKIE, "", 0)
+    st.session_state.pop("cookies", None)
     st.success(
         f"You left {plain(lecture)}. Your camera is off and nothing more is sent."
         + (" Your name and numbers are deleted." if erased else "")

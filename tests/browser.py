@@ -21,6 +21,7 @@ import urllib.request
 from pathlib import Path
 
 import numpy as np
+from waiting import end_process
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts" / "e2e"
@@ -107,9 +108,9 @@ def camera_scene(fer_split, seed: int, size: tuple[int, int] = (320, 240), face_
     """A webcam-like frame with one real FER-2013 face that our detector finds."""
     import cv2
 
+    from fer.bench.scenes import compose
     from fer.config import AppConfig
     from fer.vision.detect import make_detector
-    from fer.bench.scenes import compose
 
     detector = make_detector(AppConfig().detector)
     rng = np.random.default_rng(seed)
@@ -189,13 +190,7 @@ class AppServer:
         return self.log_path.read_text(errors="replace")
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        end_process(self.process, 15)
         if self._log is not None:
             self._log.close()
             self._log = None

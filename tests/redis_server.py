@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from waiting import end_process
 
 REDIS_SERVER = shutil.which("redis-server")
 
@@ -78,13 +79,7 @@ class RedisServer:
     def stop(self, kill: bool = False) -> None:
         if self.process is None:
             return
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        end_process(self.process, 20, signal.SIGKILL if kill else signal.SIGTERM)
         self.process = None
 
     def pause(self) -> None:

@@ -103,6 +103,8 @@ def test_empty_values_count_as_unset():
         ({"CLASSMOOD_ALERT_HOLD_FRACTION": "1.5"}, "CLASSMOOD_ALERT_HOLD_FRACTION"),
         ({"CLASSMOOD_ALERT_MIN_PRESENT": "0"}, "CLASSMOOD_ALERT_MIN_PRESENT"),
         ({"CLASSMOOD_DETECT_EVERY": "0"}, "CLASSMOOD_DETECT_EVERY"),
+        ({"CLASSMOOD_DETECT_RECHECK": "1"}, "CLASSMOOD_DETECT_RECHECK"),
+        ({"CLASSMOOD_DETECT_RECHECK": "-0.1"}, "CLASSMOOD_DETECT_RECHECK"),
         ({"CLASSMOOD_ANALYSIS_SLOTS": "-2"}, "CLASSMOOD_ANALYSIS_SLOTS"),
         ({"REDIS_URL": "localhost:6379"}, "REDIS_URL"),
         ({"CLASSMOOD_TRUSTED_PROXIES": "10.0.0.0/8, proxy.local"}, "CLASSMOOD_TRUSTED_PROXIES"),
@@ -174,3 +176,10 @@ def test_upload_limits_and_who_may_analyze_come_from_the_environment():
         AppConfig.from_env({"CLASSMOOD_ANALYZE_ACCESS": "everyone"})
     with pytest.raises(ConfigError, match="CLASSMOOD_MAX_VIDEO_FRAMES must be >= 1"):
         AppConfig.from_env({"CLASSMOOD_MAX_VIDEO_FRAMES": "0"})
+
+
+def test_the_second_look_score_is_parsed_and_reaches_the_apps_detector():
+    assert AppConfig.from_env({}).analyzer_options().detect_recheck == 0  # off in the app: webcam faces are large
+    config = AppConfig.from_env({"CLASSMOOD_DETECT_RECHECK": "0.25"})
+    assert config.detect_recheck == 0.25 and config.analyzer_options().detect_recheck == 0.25
+    assert AppConfig.from_env({"CLASSMOOD_DETECT_RECHECK": "0"}).analyzer_options().detect_recheck == 0

@@ -20,6 +20,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from waiting import end_process
+
 TURNSERVER = shutil.which("turnserver")
 
 _MAGIC = 0x2112A442
@@ -158,13 +160,7 @@ class CoturnServer:
         raise RuntimeError(f"turnserver did not answer on UDP port {self.port} within 20 s")
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        end_process(self.process, 10)
         self.process = None
 
     def __enter__(self) -> "CoturnServer":

@@ -7,6 +7,8 @@ something happened within it.
 
 from __future__ import annotations
 
+import signal
+import subprocess
 import time
 from typing import Callable, TypeVar
 
@@ -23,3 +25,16 @@ def wait_until(predicate: Callable[[], T], timeout_s: float = 20.0, what: str = 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
         time.sleep(poll_s)
+
+
+def end_process(process, timeout_s: float = 15.0, sig: int = signal.SIGTERM) -> None:
+    """Ask a child server to stop (``sig``), and kill it if it is still there after ``timeout_s``:
+    a server that ignores its signal must not outlive the test or hang it."""
+    if process is None or process.poll() is not None:
+        return
+    process.send_signal(sig)
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

@@ -181,6 +181,19 @@ def run_peer(scene_sets: dict[str, list], repeats: int) -> dict | None:
     return None
 
 
+def both_peer_runs(before: dict | None, after: dict | None) -> dict | None:
+    """One peer result from its runs before and after ours: the frame times of both, and the
+    median of each run (its scores are the same in both: the peer is deterministic)."""
+    if before is None or after is None:
+        return before or after
+    both = dict(before)
+    for group in before["scores"]:
+        both[group] = before[group] + after[group]
+    both["before"] = {g: statistics.median(before[g]) for g in before["scores"]}
+    both["after"] = {g: statistics.median(after[g]) for g in after["scores"]}
+    return both
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=AppConfig().model_path,
@@ -223,6 +236,9 @@ def main(argv: list[str] | None = None) -> int:
         return FrameAnalyzer(model_path=args.model, detector=name, detect_max_side=int(side) if side else None,
                              classifier_threads=args.threads, **extra)
 
+    # The peer runs before our rows and again after them: on a shared machine the load drifts
+    # over the minutes a run takes, and one peer run at one end would meet another load than ours.
+    peer_before = run_peer(scene_sets, args.repeats)
     ours = {}
     for spec in args.detectors.split(","):
         try:
@@ -235,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     stream_name = f"yunet, detect every {args.detect_every}th frame, stream mean"
     streaming = analyzer("yunet", detect_every=args.detect_every)
     ours[stream_name] = {g: stream_times(streaming, scenes, args.repeats) for g, scenes in scene_sets.items()}
-    peer = run_peer(scene_sets, args.repeats)
+    peer = both_peer_runs(peer_before, run_peer(scene_sets, args.repeats) if peer_before else None)
     mid = {True: statistics.mean, False: statistics.median}
 
     def cells(times, score) -> str:
@@ -253,6 +269,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     print(f"| fer 25.10.3 (peer, Haar + its CNN) | {cells(statistics.median(peer['1']), peer['scores']['1'])} "
           f"| {cells(statistics.median(peer['10']), peer['scores']['10'])} |")
+    if "before" in peer:
+        print(f"\npeer before / after our rows, ms a frame (median): {peer['before']['1']:.1f} / {peer['after']['1']:.1f} "
+              f"(1 face), {peer['before']['10']:.1f} / {peer['after']['10']:.1f} (10 faces); the ratios use both runs' frames")
     print()
     for name, r in ours.items():
         avg = mid["stream" in name]

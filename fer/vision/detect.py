@@ -10,7 +10,9 @@ Three detectors share one interface (:class:`FaceDetector`):
 - MTCNN from the ``mtcnn`` wheel (needs TensorFlow, so only with requirements-train.txt).
 
 All look at a downscaled copy of the frame, because detection cost grows with the pixel
-count; boxes and landmarks are mapped back to the frame's pixels.
+count; boxes and landmarks are mapped back to the frame's pixels. YuNet then takes a second
+look, in an enlarged cut-out of the frame, at the few faces it scored as doubtful
+(:attr:`YuNetDetector.recheck_from`), which finds most of what a larger search would find.
 ``python -m fer bench-detect`` measures the trade-offs (the README has the figures).
 """
 
@@ -29,6 +31,7 @@ import numpy as np
 from fer import resources
 from fer.errors import DetectorError, InputError
 from fer.vision.records import Box, Face
+from fer.vision.track import iou
 
 #: Chosen by ``python -m fer bench-detect`` (the README's table): the fastest detector
 #: whose recall is within a few points of the best, and the only one with landmarks that
@@ -222,6 +225,17 @@ def _yunet():
     return resources.load_once(("yunet",), load)
 
 
+#: Score from which a doubtful YuNet face gets a second look (:attr:`YuNetDetector.recheck_from`);
+#: chosen with ``python -m fer bench-detect`` (the README's table); the app's is
+#: ``CLASSMOOD_DETECT_RECHECK``.
+DEFAULT_RECHECK_FROM = 0.3
+#: Margin around a doubtful box, as a share of its side, in the cut-out searched again:
+#: YuNet needs some context around a face to find it.
+RECHECK_PAD = 0.6
+#: Two boxes overlapping at least this much (IoU) are the same face.
+MERGE_IOU = 0.3
+
+
 @dataclass
 class YuNetDetector:
     """YuNet, libfacedetection's face CNN (``yuface`` wheel): boxes, scores, 5 landmarks.
@@ -236,12 +250,20 @@ class YuNetDetector:
     per core, and OpenMP's spinning threads fighting over the same cores made a search many
     times slower, not faster; it is set in the calling thread before every search, since
     OpenMP keeps the count per thread.
+    ``recheck_from``: the second look. A face the search scores from this up to
+    ``min_confidence`` is searched again in an enlarged cut-out of the full frame (its side
+    made ``recheck_face`` pixels), and kept, with that search's box and landmarks, only if
+    the second search is sure of it. Why: most faces the search misses are small ones it
+    does see, at a low score; a second look at those few places is far cheaper than
+    searching the whole frame enlarged (``python -m fer bench-detect`` has both). 0 turns it off.
     """
 
     max_side: int = 640
     min_confidence: float = 0.5
     threads: int = 1
     upscale: bool = False
+    recheck_from: float = DEFAULT_RECHECK_FROM
+    recheck_face: int = 128
     name: str = "yunet"
 
     def detect(self, frame_bgr: np.ndarray) -> list[Face]:
@@ -255,17 +277,61 @@ class YuNetDetector:
             small = cv2.resize(frame_bgr, size, interpolation=cv2.INTER_LINEAR)
         if set_threads is not None:
             set_threads(self.threads)
-        rows = np.asarray(detect(np.ascontiguousarray(small)), np.float32).reshape(-1, 16)
-        found = []
-        for row in rows:
-            score = float(row[0]) / 100.0
-            if score < self.min_confidence:
-                continue
-            box = to_frame_box(*row[1:5], scale, frame_bgr.shape)
-            if box is None:
-                continue
-            found.append(Face(box=box, score=score, landmarks=row[5:15].reshape(5, 2) / scale))
+        found, doubtful = [], []
+        for face in _yunet_faces(detect, small, scale, frame_bgr.shape, 0.0):
+            if face.score >= self.min_confidence:
+                found.append(face)
+            elif self.recheck_from and face.score >= self.recheck_from:
+                doubtful.append(face)
+        for face in sorted(doubtful, key=lambda f: -f.score):
+            confirmed = self._recheck(detect, frame_bgr, face.box)
+            if confirmed is not None:
+                merge_face(found, confirmed)
         return found
+
+    def _recheck(self, detect, frame_bgr: np.ndarray, box: Box) -> Face | None:
+        """The face a search of an enlarged cut-out around ``box`` is sure of, or None."""
+        x1, y1, x2, y2 = box
+        side = max(x2 - x1, y2 - y1)
+        pad = int(round(side * RECHECK_PAD))
+        height, width = frame_bgr.shape[:2]
+        left, top = max(0, x1 - pad), max(0, y1 - pad)
+        right, bottom = min(width, x2 + pad), min(height, y2 + pad)
+        zoom = max(1.0, self.recheck_face / side)
+        cut = frame_bgr[top:bottom, left:right]
+        if zoom > 1.0:
+            cut = cv2.resize(cut, None, fx=zoom, fy=zoom, interpolation=cv2.INTER_LINEAR)
+        best = None
+        for face in _yunet_faces(detect, cut, zoom, (bottom - top, right - left), self.min_confidence):
+            moved = Face(
+                box=(face.box[0] + left, face.box[1] + top, face.box[2] + left, face.box[3] + top),
+                score=face.score,
+                landmarks=face.landmarks + np.array([left, top], np.float32),
+            )
+            if iou(moved.box, box) >= MERGE_IOU and (best is None or moved.score > best.score):
+                best = moved
+        return best
+
+
+def merge_face(found: list[Face], face: Face) -> None:
+    """Add ``face`` to ``found`` unless a face already there is the same one (box IoU >= MERGE_IOU)."""
+    if all(iou(face.box, other.box) < MERGE_IOU for other in found):
+        found.append(face)
+
+
+def _yunet_faces(detect, image: np.ndarray, scale: float, frame_shape, min_score: float) -> list[Face]:
+    """YuNet's faces in ``image`` scored ``min_score`` or more, in the pixels of a frame of
+    ``frame_shape`` that ``image`` is a copy of at ``scale``."""
+    rows = np.asarray(detect(np.ascontiguousarray(image)), np.float32).reshape(-1, 16)
+    found = []
+    for row in rows:
+        score = float(row[0]) / 100.0
+        if score < min_score:
+            continue
+        box = to_frame_box(*row[1:5], scale, frame_shape)
+        if box is not None:
+            found.append(Face(box=box, score=score, landmarks=row[5:15].reshape(5, 2) / scale))
+    return found
 
 
 DETECTORS = {"yunet": YuNetDetector, "haar": HaarDetector, "mtcnn": MtcnnDetector}

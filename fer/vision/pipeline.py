@@ -42,6 +42,8 @@ class AnalyzerOptions:
     with TensorFlow installed).
     ``detector``: ``"yunet"``, ``"haar"`` or ``"mtcnn"`` (:data:`fer.vision.detect.DEFAULT_DETECTOR`).
     ``detect_max_side``: longest side of the copy the detector searches (None: detector default).
+    ``detect_recheck``: YuNet's second look, the score from which a doubtful face is searched
+    again enlarged (:attr:`fer.vision.detect.YuNetDetector.recheck_from`; None: its default, 0: none).
     ``detect_every``: run the detector on every k-th frame and follow tracked boxes between (1 = always).
     ``framing``: how a box becomes the square crop (:class:`fer.vision.crop.Framing`); None takes
     the one measured for the detector (:data:`fer.vision.crop.FRAMINGS`).
@@ -61,6 +63,7 @@ class AnalyzerOptions:
     model_path: str | os.PathLike = SERVED_MODEL_PATH
     detector: str = DEFAULT_DETECTOR
     detect_max_side: int | None = None
+    detect_recheck: float | None = None
     detect_every: int = 1
     framing: Framing | None = None
     align: bool = True
@@ -103,6 +106,8 @@ class FrameAnalyzer:
         self.options = options
         if face_detector is None:
             extra = {"max_side": options.detect_max_side} if options.detect_max_side else {}
+            if options.detect_recheck is not None and options.detector == "yunet":
+                extra["recheck_from"] = options.detect_recheck
             face_detector = make_detector(options.detector, **extra)
         self.detector = face_detector
         self.framing = options.framing or framing_for(getattr(face_detector, "name", options.detector))

@@ -12,6 +12,7 @@ import streamlit_webrtc
 from streamlit.testing.v1 import AppTest
 
 from apptest import all_text, join_as_student, page, probs, teacher_page
+from fer.classroom.live import CameraPhase
 from fer.classroom.samples import StudentSample
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -157,6 +158,31 @@ def test_an_offer_not_answered_in_time_is_restarted_not_shown_as_a_crash(app_env
     at = join_as_student(code, "Bo")  # the consent's press starts the camera
     assert not at.exception and calls
     assert "Leave the class" in [b.label for b in at.button]  # the rest of the page is there
+
+
+def resumed(app_env, monkeypatch, camera_cookie: str = ""):
+    """A student's page served afresh (a reload, or another replica) with this browser's cookies."""
+    import ui.common
+
+    code, _ = app_env.create_room("Biology")
+    token = app_env.issue_resume_token(app_env.join(code, "Ann").id)
+    jar = {"classmood_student": token, "classmood_camera": camera_cookie}
+    monkeypatch.setattr(ui.common, "cookie", lambda name: jar.get(name, ""))
+    at = page("2_join.py", room=code).run()
+    return at, at.session_state[f"keeper:{at.session_state['student']['id']}"]
+
+
+def test_a_resumed_student_s_camera_comes_back_on_by_itself(app_env, fake_camera, monkeypatch):
+    at, keeper = resumed(app_env, monkeypatch)
+    assert not at.exception and fake_camera and keeper.phase is CameraPhase.STARTING
+    assert "Starting your camera" in all_text(at)
+    assert "Turn my camera off" in [b.label for b in at.button]
+
+
+def test_a_camera_the_student_turned_off_stays_off_after_a_reload(app_env, fake_camera, monkeypatch):
+    at, keeper = resumed(app_env, monkeypatch, camera_cookie="off")
+    assert not at.exception and fake_camera and keeper.phase is CameraPhase.OFF
+    assert "Turn my camera on" in [b.label for b in at.button]
 
 
 def test_leaving_marks_the_student_as_left(app_env, fake_camera):

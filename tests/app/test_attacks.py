@@ -168,6 +168,24 @@ def test_a_removed_student_is_out_their_stream_refused_and_their_token_dead(app_
     app_env.record_sample(StudentSample(code, bo.id, time.time() + 1, probs("happy")))  # Bo stays
 
 
+def test_a_removed_students_page_turns_the_camera_off_and_says_why(app_env, fake_camera):
+    code, key = app_env.create_room("Physics")
+    student = join_as_student(code, "Ann")
+    [ann] = app_env.students(code)
+    teacher = teacher_page("3_dashboard.py", code, key)
+    teacher.selectbox(key="remove_pick").set_value(ann).run()
+    next(b for b in teacher.button if b.label == "Remove from the room").click().run()
+    stream = student.session_state[f"stream:{ann.id}"]
+    stream._send(StudentSample(code, ann.id, time.time() + 1, probs("happy")))  # the next sample: refused
+    rendered = len(fake_camera)
+    student.run()
+    text = all_text(student)
+    assert "Your camera is off and nothing more is sent: the teacher removed Ann" in text, text
+    assert "The lecture has ended" not in text
+    assert len(fake_camera) == rendered  # the camera component is not rendered any more
+    assert not [b for b in student.button if b.label.startswith("Turn my camera")]
+
+
 def test_a_locked_room_refuses_joins_with_a_message(app_env):
     code, key = app_env.create_room("Physics")
     at = teacher_page("3_dashboard.py", code, key)

@@ -199,9 +199,10 @@ def test_a_reload_keeps_the_dashboard_and_no_url_ever_carries_the_key(server):
             browser.close()
 
 
-def test_a_reloaded_student_resumes_and_a_new_browser_sees_consent_again(server):
-    """A student's reload resumes them (the resume cookie); their address bar pasted into
-    another browser starts at the name and consent steps, whatever it holds."""
+def test_a_reloaded_student_resumes_with_the_camera_as_left_and_a_new_browser_sees_consent_again(server):
+    """A student's reload resumes them (the resume cookie), with their camera as they left it;
+    their address bar pasted into another browser starts at the name and consent steps,
+    whatever it holds."""
     url, _, _ = server
     with sync_api.sync_playwright() as p:
         student_browser, other_browser = launch_browser(p), launch_browser(p)
@@ -211,9 +212,21 @@ def test_a_reloaded_student_resumes_and_a_new_browser_sees_consent_again(server)
             ann = join_as(student_browser, url, code, "Ann")
             leave = ann.get_by_role("button", name="Leave the class")
             wait_for(lambda: leave.count() == 1, 120, "the camera step", ann, "resume-camera")
+            camera_on = ann.get_by_text("Camera on: your video reaches the server")
+            wait_for(lambda: camera_on.count() == 1, 120, "Ann's camera on", ann, "resume-camera-on")
             ann.reload()
             wait_for(lambda: leave.count() == 1, 120, "the camera step after a reload", ann, "resume-reload")
             assert ann.get_by_text("I understand and agree").count() == 0
+            # The camera comes back by itself after the reload (nobody presses anything) ...
+            wait_for(lambda: camera_on.count() == 1, 120, "Ann's camera on again by itself", ann, "resume-camera-back")
+            # ... and one she turned off stays off after the next.
+            ann.get_by_role("button", name="Turn my camera off").click()
+            turn_on = ann.get_by_role("button", name="Turn my camera on")
+            wait_for(lambda: turn_on.count() == 1, 60, "Ann's camera off", ann, "resume-camera-off")
+            ann.wait_for_timeout(2000)  # the page writes her choice to its cookie
+            ann.reload()
+            wait_for(lambda: turn_on.count() == 1, 120, "Ann's camera still off after a reload", ann, "resume-still-off")
+            assert camera_on.count() == 0
 
             copied = ann.url  # what Ann might paste into a chat
             stranger = other_browser.new_context(permissions=["camera"]).new_page()

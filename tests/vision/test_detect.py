@@ -1,7 +1,16 @@
 import numpy as np
 import pytest
 
-from fer.vision.detect import DEFAULT_DETECTOR, HaarDetector, MtcnnDetector, YuNetDetector, downscale, make_detector
+from fer.vision.detect import (
+    DEFAULT_DETECTOR,
+    HaarDetector,
+    MtcnnDetector,
+    YuNetDetector,
+    downscale,
+    make_detector,
+    merge_face,
+)
+from fer.vision.records import Face
 from fer.errors import DetectorError, InputError
 from fer.vision.track import iou, match
 
@@ -136,3 +145,43 @@ def test_haar_searches_of_different_sizes_in_parallel_threads_do_not_interfere(a
     with ThreadPoolExecutor(4) as pool:
         results = list(pool.map(lambda i: (full if i % 2 else window)(i), range(200)))
     assert all(iou(r, golden) > 0.5 for r in results)
+
+
+def test_merging_a_face_keeps_one_box_per_face():
+    found = [Face(box=(100, 100, 150, 150), score=0.9)]
+    merge_face(found, Face(box=(104, 102, 152, 149), score=0.6))  # the same face, boxed again
+    merge_face(found, Face(box=(300, 100, 340, 140), score=0.6))  # another face
+    merge_face(found, Face(box=(302, 101, 341, 142), score=0.7))  # that one again
+    assert [f.box for f in found] == [(100, 100, 150, 150), (300, 100, 340, 140)]
+
+
+@pytest.fixture(scope="module")
+def hard_frames(fer_split):
+    from fer.bench.scenes import hard_scene
+
+    rng = np.random.default_rng(11)
+    return [hard_scene(fer_split.images, fer_split.labels, 10, rng, background=bg) for bg in ("coffee", "rocket", "chelsea")]
+
+
+def test_the_second_look_adds_faces_without_losing_or_doubling_any(hard_frames):
+    plain, second = YuNetDetector(max_side=480, recheck_from=0), YuNetDetector(max_side=480)
+    hits_plain = hits_second = 0
+    for scene in hard_frames:
+        before, after = plain.detect(scene.frame), second.detect(scene.frame)
+        assert [f.box for f in after[: len(before)]] == [f.box for f in before]  # sure faces stay as they were
+        for i, a in enumerate(after):
+            assert all(iou(a.box, b.box) < 0.3 for b in after[i + 1 :])  # no face twice
+            assert a.score >= second.min_confidence and a.landmarks.shape == (5, 2)
+        hits_plain += len(match(scene.boxes, [f.box for f in before], 0.3))
+        hits_second += len(match(scene.boxes, [f.box for f in after], 0.3))
+        assert len(after) - len(match(scene.boxes, [f.box for f in after], 0.3)) <= 1  # next to no false faces
+    assert hits_second > hits_plain
+
+
+def test_second_look_boxes_are_in_frame_pixels_near_the_edges(hard_frames):
+    for scene in hard_frames:
+        height, width = scene.frame.shape[:2]
+        for face in YuNetDetector(max_side=320, recheck_from=0.2).detect(scene.frame):
+            x1, y1, x2, y2 = face.box
+            assert 0 <= x1 < x2 <= width and 0 <= y1 < y2 <= height
+            assert (face.landmarks[:, 0] > x1 - (x2 - x1)).all() and (face.landmarks[:, 0] < x2 + (x2 - x1)).all()

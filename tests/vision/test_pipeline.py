@@ -138,6 +138,15 @@ def test_the_default_analyzer_is_the_served_path(astronaut):
     assert face.landmarks.shape == (5, 2) and face.pose is not None and face.facing is True
 
 
+def test_the_second_look_is_on_by_default_and_set_or_turned_off_by_option(tiny_model_path):
+    from fer.vision.detect import DEFAULT_RECHECK_FROM
+
+    assert FrameAnalyzer(model_path=tiny_model_path).detector.recheck_from == DEFAULT_RECHECK_FROM > 0
+    assert FrameAnalyzer(model_path=tiny_model_path, detect_recheck=0).detector.recheck_from == 0
+    assert FrameAnalyzer(model_path=tiny_model_path, detect_recheck=0.2, detect_max_side=320).detector.recheck_from == 0.2
+    assert FrameAnalyzer(model_path=tiny_model_path, detector="haar", detect_recheck=0.2).detector.name == "haar"
+
+
 def test_each_face_record_carries_pose_and_landmarks_in_input_pixels(tiny_model_path, astronaut):
     frame, golden = astronaut
     big = cv2.resize(frame, (3072, 3072))  # shrunk to the pipeline's limit first

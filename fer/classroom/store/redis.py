@@ -725,23 +725,24 @@ def _student(student_id: str, values: list) -> Student | None:
     )
 
 
+#: What each refusal of a Lua script stands for, worded as the SQLite store words it (the
+#: script's reply carries the details the message is formatted with).
+_REFUSALS = {
+    "unknown_room": (UnknownRoomError, "there is no room {0}; check the code with your teacher"),
+    "closed": (RoomClosedError, "the lecture {1!r} in room {0} has ended"),
+    "unknown_student": (UnknownStudentError, "there is no student {0!r}; join the room again"),
+    "wrong_room": (UnknownStudentError, "student {1!r} is not in room {0}"),
+    "removed": (StudentRemovedError, "the teacher removed {1} from room {0}"),
+    "locked": (RoomLockedError, "the teacher has locked room {0}: nobody new can join it now"),
+    "name_taken": (NameTakenError, "someone in this room is already called {0!r}; please choose another display name"),
+    "left": (StudentLeftError, "{1} has left room {0}; join again to send samples"),
+}
+
+
 def _refuse(reply: list) -> None:
-    """Raise the error a script's refusal stands for, worded as the SQLite store words it."""
+    """Raise the error a script's refusal stands for."""
     kind, *details = reply
-    if kind == "unknown_room":
-        raise UnknownRoomError(f"there is no room {details[0]}; check the code with your teacher")
-    if kind == "closed":
-        raise RoomClosedError(f"the lecture {details[1]!r} in room {details[0]} has ended")
-    if kind == "unknown_student":
-        raise UnknownStudentError(f"there is no student {details[0]!r}; join the room again")
-    if kind == "wrong_room":
-        raise UnknownStudentError(f"student {details[1]!r} is not in room {details[0]}")
-    if kind == "removed":
-        raise StudentRemovedError(f"the teacher removed {details[1]} from room {details[0]}")
-    if kind == "locked":
-        raise RoomLockedError(f"the teacher has locked room {details[0]}: nobody new can join it now")
-    if kind == "name_taken":
-        raise NameTakenError(f"someone in this room is already called {details[0]!r}; please choose another display name")
-    if kind == "left":
-        raise StudentLeftError(f"{details[1]} has left room {details[0]}; join again to send samples")
-    raise StoreError(f"unexpected reply from Redis: {reply!r}")
+    if kind not in _REFUSALS:
+        raise StoreError(f"unexpected reply from Redis: {reply!r}")
+    error, message = _REFUSALS[kind]
+    raise error(message.format(*details))
