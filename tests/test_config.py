@@ -183,3 +183,14 @@ def test_the_second_look_score_is_parsed_and_reaches_the_apps_detector():
     config = AppConfig.from_env({"CLASSMOOD_DETECT_RECHECK": "0.25"})
     assert config.detect_recheck == 0.25 and config.analyzer_options().detect_recheck == 0.25
     assert AppConfig.from_env({"CLASSMOOD_DETECT_RECHECK": "0"}).analyzer_options().detect_recheck == 0
+
+
+def test_the_sent_stream_and_the_students_preview_ask_the_camera_for_their_own_sizes():
+    config = AppConfig.from_env({"CLASSMOOD_CAMERA_WIDTH": "320", "CLASSMOOD_CAMERA_FPS": "10",
+                                 "CLASSMOOD_PREVIEW_WIDTH": "800"})
+    sent, preview = config.media_stream_constraints(), config.preview_constraints()
+    assert sent == {"video": {"width": {"ideal": 320}, "frameRate": {"ideal": 10.0, "max": 10.0}}, "audio": False}
+    # The preview is the student's own video: sharp and not slowed to what the server is sent.
+    assert preview == {"video": {"width": {"ideal": 800}}, "audio": False}
+    with pytest.raises(ConfigError, match="CLASSMOOD_PREVIEW_WIDTH"):
+        AppConfig.from_env({"CLASSMOOD_PREVIEW_WIDTH": "100"})
