@@ -25,8 +25,8 @@ from fer.config import AppConfig
 from fer.classroom.store.factory import open_store
 
 from browser import (
-    ARTIFACTS, CHROMIUM, AppServer, NoCameraFace, camera_scene, join_in, launch_browser, metrics, start_camera, streaming,
-    wait_for, write_y4m,
+    ARTIFACTS, CHROMIUM, AppServer, NoCameraFace, camera_scene, join_in, launch_browser, metrics, open_dashboard,
+    start_camera, streaming, wait_for, write_y4m,
 )
 
 pytestmark = pytest.mark.browser
@@ -102,7 +102,7 @@ def test_a_stream_that_ends_says_connection_lost_on_both_pages_until_it_is_back(
     with open_store(config) as store, sync_api.sync_playwright() as p:
         code, key = store.create_room("Reconnect lecture")
         teacher = launch_browser(p).new_context(viewport={"width": 1400, "height": 1300}).new_page()
-        teacher.goto(f"{server.url}/dashboard?room={code}&key={key}")
+        open_dashboard(teacher, server.url, code, key)
         context = launch_browser(p, camera).new_context(permissions=["camera"], viewport={"width": 1280, "height": 900})
         context.add_init_script(NETWORK_SWITCH)
         ann = join_in(context, server.url, code, "Ann")
