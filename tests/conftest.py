@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import zipfile
 from pathlib import Path
 
@@ -174,3 +175,14 @@ def app_env(monkeypatch, tmp_path, serving_model_path):
     store = open_store(AppConfig.from_env())
     yield store
     store.close()
+
+
+@pytest.fixture(autouse=True)
+def _main_module_restored():
+    """Streamlit's script runner installs each page it runs (AppTest included) as
+    ``sys.modules["__main__"]`` and never puts the old one back; a process pool started with
+    "spawn" in a later test would then run that page in each worker, which dies of it."""
+    main = sys.modules.get("__main__")
+    yield
+    if main is not None:
+        sys.modules["__main__"] = main
