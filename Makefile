@@ -32,7 +32,7 @@ test: $(VENV)/.dev
 
 # The inner loop: everything but the slow tiers (real browsers, Docker, model training).
 test-fast: $(VENV)/.dev
-	$(PY) -m pytest -q -m "not browser and not docker and not training"
+	$(PY) -m pytest -q -n 2 -m "not browser and not docker and not training"
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -120,10 +120,10 @@ def analyze_video(path: Path, analyzer, out_dir: Path, every: int = 1, fps: floa
     import av
     from tqdm import tqdm
 
+    from fer.charts import mix_timeline_png
     from fer.vision.annotate import annotate
     from fer.vision.media import video_steps
     from fer.vision.records import ROW_COLUMNS, face_row
-    from fer.charts import mix_timeline_png
 
     limits = _limits()
     closing = contextlib.ExitStack()

@@ -12,17 +12,37 @@ is :class:`fer.classroom.live.StudentStream`, the storage :mod:`fer.classroom.st
 """
 
 import time
+
 import streamlit as st
 
 from fer.classroom.live import CameraKeeper, CameraPhase, StreamState, StudentStream
 from fer.classroom.ratelimit import JOIN
-from fer.classroom.rooms import NameTakenError, RoomClosedError, RoomError, RoomLockedError, UnknownStudentError, name_key
+from fer.classroom.rooms import (
+    NameTakenError,
+    RoomClosedError,
+    RoomError,
+    RoomLockedError,
+    UnknownStudentError,
+    name_key,
+)
 from fer.classroom.store.base import StorageUnavailableError
 from fer.classroom.turn import browser_rtc_configuration, session_credential
 from ui.camera import answer_pending, camera, component_value, preview, stop_camera, stopper
 from ui.common import (
-    ai_act_note, analysis_gate, client, config, cookie, limiter, new_analyzer, plain, query_param, raw_store, set_cookie,
-    sidebar, storage_notice, store,
+    ai_act_note,
+    analysis_gate,
+    client,
+    config,
+    cookie,
+    limiter,
+    new_analyzer,
+    plain,
+    query_param,
+    raw_store,
+    set_cookie,
+    sidebar,
+    storage_notice,
+    store,
 )
 from ui.consent import CONSENT_VERSION, consent_markdown
 

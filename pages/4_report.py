@@ -11,8 +11,8 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from fer.classroom.aggregate import FACING_DEFINITION, PRESENCE_RATE_DEFINITION
-from fer.emotions import EMOTIONS
 from fer.classroom.report import session_report
+from fer.emotions import EMOTIONS
 from ui.charts import COLORS, rates_figure, timeline_figure
 from ui.common import config, link, plain, sidebar, store
 from ui.teacher import teacher_gate

@@ -51,8 +51,19 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from browser import (  # noqa: E402  (tests/browser.py: the browser tests' helpers)
-    ARTIFACTS, AppServer, camera_scene, descendants, is_chromium, join_as, launch_browser, metrics, open_dashboard,
-    start_camera, streaming, wait_for, write_y4m,
+    ARTIFACTS,
+    AppServer,
+    camera_scene,
+    descendants,
+    is_chromium,
+    join_as,
+    launch_browser,
+    metrics,
+    open_dashboard,
+    start_camera,
+    streaming,
+    wait_for,
+    write_y4m,
 )
 
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -208,8 +219,8 @@ def window_cpu(pid: int, seconds: float, page=None) -> tuple[float, dict, tuple,
 
 
 def measure(n: int, args, fer_split, sync_api, workdir: Path) -> Row:
-    from fer.config import AppConfig
     from fer.classroom.store.factory import open_store
+    from fer.config import AppConfig
 
     env = {
         "CLASSMOOD_ANALYSIS_FPS": str(args.analysis_fps),

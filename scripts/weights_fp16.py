@@ -22,9 +22,9 @@ def pack(src: str, dst: str) -> None:
     import keras
 
     model = keras.models.load_model(src, compile=False)
-    convs = [l for l in model.layers if l.name.endswith("_conv0")]
-    spec = {"widths": [l.filters for l in convs],
-            "convs_per_stage": sum(1 for l in model.layers if l.name.startswith("s0_conv")),
+    convs = [layer for layer in model.layers if layer.name.endswith("_conv0")]
+    spec = {"widths": [layer.filters for layer in convs],
+            "convs_per_stage": sum(1 for layer in model.layers if layer.name.startswith("s0_conv")),
             "temperature": 1.0 / float(model.get_layer("temperature").scale)}
     weights = model.get_weights()
     np.savez(dst, spec=json.dumps(spec), **{f"w{i}": w.astype(np.float16) for i, w in enumerate(weights)})

@@ -21,6 +21,7 @@ import urllib.request
 from pathlib import Path
 
 import numpy as np
+
 from waiting import end_process
 
 ROOT = Path(__file__).resolve().parent.parent

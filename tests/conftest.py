@@ -165,8 +165,8 @@ def app_env(monkeypatch, tmp_path, serving_model_path):
 
     Returns the store the app will open, so a test can write rooms and samples directly.
     """
-    from fer.config import AppConfig
     from fer.classroom.store.factory import open_store
+    from fer.config import AppConfig
 
     monkeypatch.setenv("CLASSMOOD_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("CLASSMOOD_MODEL_PATH", str(serving_model_path))

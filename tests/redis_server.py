@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from waiting import end_process
 
 REDIS_SERVER = shutil.which("redis-server")

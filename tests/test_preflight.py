@@ -71,7 +71,7 @@ def test_a_heroku_dyno_without_redis_refuses_to_start_and_says_why(tmp_path, ser
 
 
 def _procfile_command() -> str:
-    line = next(l for l in (ROOT / "Procfile").read_text().splitlines() if l.startswith("web:"))
+    line = next(line for line in (ROOT / "Procfile").read_text().splitlines() if line.startswith("web:"))
     return line.split(":", 1)[1].strip()
 
 

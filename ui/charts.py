@@ -14,8 +14,7 @@ import plotly.graph_objects as go
 
 from fer.classroom.aggregate import ClassSnapshot, MoodWindow
 from fer.classroom.samples import Moment
-from fer.emotions import COLORS_BGR
-from fer.emotions import EMOTIONS
+from fer.emotions import COLORS_BGR, EMOTIONS
 
 COLORS = [f"rgb({r},{g},{b})" for b, g, r in COLORS_BGR]
 

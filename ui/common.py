@@ -2,6 +2,10 @@
 
 Heavy or shared resources are created once per process with ``st.cache_resource`` here, in
 the UI layer, around the library's own constructors; the library never imports Streamlit.
+
+pandas is imported here, before any page runs: plotly looks pandas up in ``sys.modules`` without
+importing it, so a dashboard drawn while another session's thread was still importing pandas
+failed with "partially initialized module 'pandas'". Every page imports this module first.
 """
 
 from __future__ import annotations
@@ -16,11 +20,12 @@ import time
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
+import pandas  # noqa: F401  (see below)
 import streamlit as st
 
-from fer.config import AppConfig, ConfigError
 from fer.classroom.store.base import StorageUnavailableError, Store
 from fer.classroom.store.factory import open_store
+from fer.config import AppConfig, ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -281,9 +286,8 @@ def freeze_loaded_objects() -> None:
 
 def new_analyzer():
     """A fresh analyzer for one stream (tracking state is per stream; the model is shared)."""
-    from fer.vision.pipeline import FrameAnalyzer
-
     from fer.errors import FerError
+    from fer.vision.pipeline import FrameAnalyzer
 
     cfg = config()
     try:

@@ -29,12 +29,12 @@ import time
 import cv2
 import numpy as np
 
+from fer.bench.scenes import BACKGROUNDS, fer_faces, photo
 from fer.vision.classify import DEFAULT_MODEL_PATH, EmotionClassifier
 from fer.vision.crop import DEFAULT_MARGIN, crop_faces, eye_angle
 from fer.vision.detect import MtcnnDetector
 from fer.vision.frames import prepare_frame
 from fer.vision.records import Box
-from fer.bench.scenes import BACKGROUNDS, fer_faces, photo
 from fer.vision.track import match
 
 FRAME_SIZE = (640, 480)

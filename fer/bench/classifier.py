@@ -25,10 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
-from fer.vision.classify import DEFAULT_MODEL_PATH, EmotionClassifier, load_model, tflite_sibling
-from fer.config import AppConfig
 from fer.bench.scenes import fer_faces, hard_scene, swaying
+from fer.config import AppConfig
 from fer.emotions import EMOTIONS
+from fer.vision.classify import DEFAULT_MODEL_PATH, EmotionClassifier, load_model, tflite_sibling
 from fer.vision.track import match
 
 PEER_PYTHON = Path(__file__).resolve().parents[2] / ".venv-peer" / "bin" / "python"

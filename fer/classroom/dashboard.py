@@ -12,11 +12,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from fer.classroom.aggregate import Alert, AlertKind, ClassSnapshot, MoodWindow, StudentTile, class_snapshot, evaluate_alerts, mood_windows, student_tiles
-from fer.classroom.samples import Moment
-from fer.config import AppConfig
+from fer.classroom.aggregate import (
+    Alert,
+    AlertKind,
+    ClassSnapshot,
+    MoodWindow,
+    StudentTile,
+    class_snapshot,
+    evaluate_alerts,
+    mood_windows,
+    student_tiles,
+)
 from fer.classroom.rooms import Room, Student
+from fer.classroom.samples import Moment
 from fer.classroom.store.base import Store
+from fer.config import AppConfig
 
 #: Buckets ending this long before now are taken as final: samples are written about once
 #: a second, so a bucket older than this has received all of its samples.

@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
-from fer.classroom.rooms import RoomError, normalize_room_code, UnknownRoomError
+from fer.classroom.rooms import RoomError, UnknownRoomError, normalize_room_code
 from fer.classroom.store.base import Store
 from fer.config import AppConfig
 

@@ -20,12 +20,12 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from fer.classroom.aggregate import FACING_DEFINITION, PRESENCE_RATE_DEFINITION, MoodWindow, mood_windows
-from fer.classroom.samples import Moment
 from fer.charts import mix_timeline_png
-from fer.emotions import EMOTIONS
+from fer.classroom.aggregate import FACING_DEFINITION, PRESENCE_RATE_DEFINITION, MoodWindow, mood_windows
 from fer.classroom.rooms import Room
+from fer.classroom.samples import Moment
 from fer.classroom.store.base import Store
+from fer.emotions import EMOTIONS
 
 
 @dataclass(frozen=True)

@@ -31,8 +31,8 @@ from pathlib import Path
 import numpy as np
 
 from fer.emotions import EMOTIONS, IMAGE_SIZE, NUM_CLASSES
-from fer.training.data import default_dataset_path, load_fer2013
 from fer.errors import FerError, ModelLoadError
+from fer.training.data import default_dataset_path, load_fer2013
 
 LOGITS_LAYER = "logits"
 
@@ -175,8 +175,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import keras
 
-    from fer.vision.classify import DEFAULT_MODEL_PATH
     from fer.training.metrics import expected_calibration_error, fit_temperature
+    from fer.vision.classify import DEFAULT_MODEL_PATH
 
     data = args.data or default_dataset_path()
     if not data:

@@ -19,10 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from fer.vision.classify import DEFAULT_MODEL_PATH, LoadedModel, load_model
 from fer.emotions import EMOTIONS, NUM_CLASSES
-from fer.training.data import SPLITS, DatasetError, default_dataset_path, load_split
 from fer.errors import ModelLoadError
+from fer.training.data import SPLITS, DatasetError, default_dataset_path, load_split
 from fer.training.metrics import (
     accuracy,
     confusion_matrix,
@@ -32,6 +31,8 @@ from fer.training.metrics import (
     reliability_bins,
     top_k_accuracy,
 )
+from fer.vision.classify import DEFAULT_MODEL_PATH, LoadedModel, load_model
+
 
 @dataclass
 class EvaluationReport:

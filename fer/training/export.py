@@ -45,9 +45,9 @@ from typing import Sequence
 
 import numpy as np
 
-from fer.vision.classify import DEFAULT_MODEL_PATH, LiteRTPredictor, tflite_sibling
 from fer.emotions import IMAGE_SIZE
 from fer.errors import FerError
+from fer.vision.classify import DEFAULT_MODEL_PATH, LiteRTPredictor, tflite_sibling
 
 #: Largest allowed |LiteRT - Keras| in any probability, for the exact float32 file...
 TOLERANCE = 1e-5

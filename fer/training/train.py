@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from fer.training.augment import AugmentSpec, augment_epoch
 from fer.emotions import NUM_CLASSES
+from fer.training.augment import AugmentSpec, augment_epoch
 from fer.training.data import DatasetError, default_dataset_path, load_fer2013
 from fer.training.model import ModelSpec, build_model
 

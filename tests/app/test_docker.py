@@ -16,6 +16,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+
 from docker_stack import app_base, docker, require_daemon
 
 pytestmark = pytest.mark.docker

@@ -14,14 +14,28 @@ from pathlib import Path
 
 import pytest
 
-from fer.classroom.samples import StudentSample
-from fer.config import AppConfig
-from fer.classroom.store.factory import open_store
-
 from browser import (
-    ARTIFACTS, CHROMIUM, ROOT, AppServer, NoCameraFace, camera_scene as _camera_scene, join_as,
-    launch_browser, metrics, open_dashboard, open_room, start_camera, stop_camera, wait_for, write_y4m,
+    ARTIFACTS,
+    CHROMIUM,
+    ROOT,
+    AppServer,
+    NoCameraFace,
+    join_as,
+    launch_browser,
+    metrics,
+    open_dashboard,
+    open_room,
+    start_camera,
+    stop_camera,
+    wait_for,
+    write_y4m,
 )
+from browser import (
+    camera_scene as _camera_scene,
+)
+from fer.classroom.samples import StudentSample
+from fer.classroom.store.factory import open_store
+from fer.config import AppConfig
 
 pytestmark = pytest.mark.browser
 

@@ -13,13 +13,25 @@ from pathlib import Path
 
 import pytest
 
-from fer.config import AppConfig
-from fer.classroom.store.factory import open_store
-
 from browser import (
-    ARTIFACTS, CHROMIUM, AppServer, NoCameraFace, browser_pids, camera_scene, join_as, kill_browser,
-    launch_browser, metrics, open_dashboard, open_room, start_camera, wait_for, write_y4m,
+    ARTIFACTS,
+    CHROMIUM,
+    AppServer,
+    NoCameraFace,
+    browser_pids,
+    camera_scene,
+    join_as,
+    kill_browser,
+    launch_browser,
+    metrics,
+    open_dashboard,
+    open_room,
+    start_camera,
+    wait_for,
+    write_y4m,
 )
+from fer.classroom.store.factory import open_store
+from fer.config import AppConfig
 
 pytestmark = pytest.mark.browser
 

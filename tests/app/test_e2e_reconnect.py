@@ -21,13 +21,23 @@ from pathlib import Path
 
 import pytest
 
-from fer.config import AppConfig
-from fer.classroom.store.factory import open_store
-
 from browser import (
-    ARTIFACTS, CHROMIUM, AppServer, NoCameraFace, camera_scene, join_in, launch_browser, metrics, open_dashboard,
-    start_camera, streaming, wait_for, write_y4m,
+    ARTIFACTS,
+    CHROMIUM,
+    AppServer,
+    NoCameraFace,
+    camera_scene,
+    join_in,
+    launch_browser,
+    metrics,
+    open_dashboard,
+    start_camera,
+    streaming,
+    wait_for,
+    write_y4m,
 )
+from fer.classroom.store.factory import open_store
+from fer.config import AppConfig
 
 pytestmark = pytest.mark.browser
 

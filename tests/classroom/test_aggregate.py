@@ -5,12 +5,21 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fer.classroom.aggregate import PRESENCE_RATE_DEFINITION, AlertKind, Presence, class_snapshot, evaluate_alerts, mood_windows, snapshot_series, student_tiles
+from fer.classroom.aggregate import (
+    PRESENCE_RATE_DEFINITION,
+    AlertKind,
+    Presence,
+    class_snapshot,
+    evaluate_alerts,
+    mood_windows,
+    snapshot_series,
+    student_tiles,
+)
+from fer.classroom.rooms import Student
 from fer.classroom.samples import StudentSample
 from fer.config import AlertConfig
 from fer.emotions import EMOTIONS
 from fer.errors import InputError
-from fer.classroom.rooms import Student
 
 ROOM = "ABCD-EFGH"
 TIMEOUT = 5.0

@@ -6,11 +6,11 @@ import threading
 import time
 
 import numpy as np
-from waiting import wait_until
 
 from fer.classroom.governor import AnalysisGate, shared_gate
 from fer.classroom.live import StudentStream
 from fer.vision.records import Face, FrameResult
+from waiting import wait_until
 
 
 def test_no_more_analyses_run_at_once_than_there_are_slots():

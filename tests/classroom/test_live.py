@@ -7,14 +7,14 @@ import time
 
 import numpy as np
 import pytest
-from waiting import wait_until
 
+from fer.classroom.live import StreamState, StudentStream
+from fer.classroom.rooms import RoomClosedError
 from fer.classroom.samples import StudentSample
 from fer.errors import InputError
-from fer.classroom.live import StreamState, StudentStream
 from fer.vision.pose import HeadPose
 from fer.vision.records import Face, FrameResult
-from fer.classroom.rooms import RoomClosedError
+from waiting import wait_until
 
 HAPPY = np.array([0, 0, 0, 1, 0, 0, 0], np.float32)
 SAD = np.array([0, 0, 0, 0, 1, 0, 0], np.float32)
@@ -245,7 +245,9 @@ def test_the_worker_thread_analyses_in_the_background_at_the_rate_and_stops_clea
 def test_a_stream_whose_frames_stop_ends_its_thread_and_marks_the_student_absent():
     # A killed tab never calls stop(): the worker must notice on its own.
     clock, sent = Clock(), []
-    analyze = lambda f, t: FrameResult(faces=[Face((1, 1, 20, 20), HAPPY, 1)], timestamp=t)
+    def analyze(frame, t):
+        return FrameResult(faces=[Face((1, 1, 20, 20), HAPPY, 1)], timestamp=t)
+
     stream = StudentStream("ABCD-EFGH", "s1", analyze, sent.append, analysis_fps=20, sample_interval_s=0.1,
                            idle_stop_s=0.4, clock=clock).start()
     for i in range(5):

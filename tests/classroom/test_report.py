@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 
 from fer.classroom.aggregate import AlertKind
-from fer.classroom.samples import StudentSample
-from fer.config import AlertConfig, AppConfig
 from fer.classroom.dashboard import dashboard_view
-from fer.emotions import EMOTIONS
 from fer.classroom.report import hide_small_buckets, session_report
+from fer.classroom.samples import StudentSample
 from fer.classroom.store.sqlite import SQLiteStore
+from fer.config import AlertConfig, AppConfig
+from fer.emotions import EMOTIONS
 
 
 class Clock:

@@ -10,7 +10,6 @@ import pytest
 
 from fer.classroom.turn import browser_rtc_configuration, issue, session_credential, turn_password
 from fer.config import AppConfig, ConfigError
-
 from turn_client import CoturnServer, allocate
 
 SECRET = "a-long-shared-turn-secret-for-tests"

@@ -22,11 +22,19 @@ from pathlib import Path
 
 import pytest
 
+from docker_stack import (
+    ROOT,
+    ComposeStack,
+    app_base,
+    compose_commands,
+    docker,
+    free_subnet,
+    require_daemon,
+    service_base,
+)
 from fer.classroom.store.factory import open_store
 from fer.classroom.turn import issue
 from fer.config import AppConfig
-
-from docker_stack import ROOT, ComposeStack, app_base, compose_commands, docker, free_subnet, require_daemon, service_base
 from turn_client import allocate
 
 pytestmark = pytest.mark.docker

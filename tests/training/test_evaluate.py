@@ -3,12 +3,12 @@ import json
 import numpy as np
 import pytest
 
-from fer.training import evaluate as evaluate_module
 from fer.emotions import EMOTIONS
-from fer.training.data import load_fer2013
-from fer.vision.classify import load_model
 from fer.errors import ModelLoadError
+from fer.training import evaluate as evaluate_module
+from fer.training.data import load_fer2013
 from fer.training.evaluate import evaluate, format_table
+from fer.vision.classify import load_model
 
 pytestmark = pytest.mark.training
 

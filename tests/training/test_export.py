@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from fer import resources
-from fer.vision.classify import DEFAULT_MODEL_PATH, EmotionClassifier, load_model, tflite_sibling
 from fer.errors import ModelLoadError
 from fer.training.export import QUANTIZED_TOLERANCE, TOLERANCE, ExportError, export, main
 from fer.training.model import ModelSpec, build_model
+from fer.vision.classify import DEFAULT_MODEL_PATH, EmotionClassifier, load_model, tflite_sibling
 
 pytestmark = pytest.mark.training
 
@@ -196,8 +196,8 @@ def test_analysis_runs_end_to_end_in_a_process_that_cannot_import_tensorflow(sma
 
 def _realistic_faces(n: int = 64) -> np.ndarray:
     """FER-2013 faces where the data set is here, smooth synthetic faces otherwise."""
-    from fer.training.data import default_dataset_path
     from fer.bench.scenes import fer_faces
+    from fer.training.data import default_dataset_path
 
     if default_dataset_path() is not None:
         split = fer_faces("PrivateTest")

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from fer.training.data import load_split
-from fer.vision.classify import DEFAULT_MODEL_PATH, load_model
 from fer.training.evaluate import predict
+from fer.vision.classify import DEFAULT_MODEL_PATH, load_model
 
 # The shipped model scores about 0.71 on PrivateTest; a slice of 700 faces has a standard error
 # near 0.017, so 0.64 flags a broken or swapped file without flaking.

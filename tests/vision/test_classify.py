@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from fer import resources
-from fer.vision.classify import DEFAULT_MODEL_PATH, EmotionClassifier, load_model
 from fer.errors import ModelLoadError
+from fer.vision.classify import DEFAULT_MODEL_PATH, EmotionClassifier, load_model
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from fer.errors import DetectorError, InputError
 from fer.vision.detect import (
     DEFAULT_DETECTOR,
     HaarDetector,
@@ -11,7 +12,6 @@ from fer.vision.detect import (
     merge_face,
 )
 from fer.vision.records import Face
-from fer.errors import DetectorError, InputError
 from fer.vision.track import iou, match
 
 

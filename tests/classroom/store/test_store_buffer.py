@@ -8,12 +8,12 @@ import time
 import numpy as np
 import pytest
 
-from fer.classroom.samples import StudentSample
-from fer.emotions import EMOTIONS
 from fer.classroom.rooms import RoomClosedError
+from fer.classroom.samples import StudentSample
 from fer.classroom.store.base import StorageUnavailableError
 from fer.classroom.store.buffer import BufferedStore
 from fer.classroom.store.redis import RedisStore
+from fer.emotions import EMOTIONS
 
 
 class Clock:

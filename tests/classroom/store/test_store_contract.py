@@ -19,9 +19,6 @@ import numpy as np
 import pytest
 
 from fer.classroom.aggregate import class_snapshot
-from fer.classroom.samples import Moment, StudentSample
-from fer.config import AppConfig
-from fer.emotions import EMOTIONS
 from fer.classroom.rooms import (
     InvalidNameError,
     NameTakenError,
@@ -32,9 +29,12 @@ from fer.classroom.rooms import (
     UnknownRoomError,
     UnknownStudentError,
 )
+from fer.classroom.samples import Moment, StudentSample
 from fer.classroom.store.base import StorageUnavailableError, Store, StoreError
 from fer.classroom.store.factory import open_store
 from fer.classroom.store.sqlite import SQLiteStore
+from fer.config import AppConfig
+from fer.emotions import EMOTIONS
 
 ROOT = Path(__file__).resolve().parents[3]
 

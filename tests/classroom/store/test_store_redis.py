@@ -15,9 +15,9 @@ import pytest
 
 from fer.classroom.aggregate import class_snapshot
 from fer.classroom.samples import StudentSample
-from fer.emotions import EMOTIONS
 from fer.classroom.store.base import StorageUnavailableError
 from fer.classroom.store.redis import RedisStore, redact_url
+from fer.emotions import EMOTIONS
 
 ROOT = Path(__file__).resolve().parents[3]
 
