@@ -204,8 +204,8 @@ def step_camera() -> None:
     stream, keeper = stream_for(student), keeper_for(student)
     st.markdown(f"**{plain(student['lecture'])}** (room {student['code']}): you are **{plain(student['name'])}**.")
     keep_cookie(CAMERA_COOKIE, "off" if keeper.phase is CameraPhase.OFF else "on", cfg.retention_s)
-    if keeper.phase is not CameraPhase.ENDED and (
-            stream.status().state is StreamState.ENDED or not room_open(student["code"])):
+    lecture_runs = room_open(student["code"])  # one store read a run
+    if keeper.phase is not CameraPhase.ENDED and (stream.status().state is StreamState.ENDED or not lecture_runs):
         keeper.end()
     if keeper.phase is CameraPhase.ENDED:
         # The lecture ended (or the teacher removed this student): the connection is closed by
@@ -214,7 +214,7 @@ def step_camera() -> None:
         stop_camera(camera_key(student))
         error = stream.status().error
         stream.stop(mark_absent=False, final=True)
-        if room_open(student["code"]) and error:
+        if lecture_runs and error:
             st.warning(f"Your camera is off and nothing more is sent: {plain(error)}.")
         else:
             st.info("The lecture has ended. Your camera is off and nothing more is sent. You can close this page.")

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -277,6 +278,34 @@ def kill_browser(camera: Path) -> list[int]:
 
 
 # --- Pages
+
+
+def require_chromium():
+    """playwright's sync API for a browser test, or a skip that names what is missing.
+
+    For tests only (it imports pytest); at a module's top it skips the whole module."""
+    import pytest
+
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (browser tests)")
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)", allow_module_level=True)
+    return sync_api
+
+
+@contextmanager
+def shots_on_failure(pages: dict, prefix: str, folder: Path = ARTIFACTS):
+    """On any failure inside the block, a full-page screenshot of each page in ``pages`` (read
+    when it fails, so pages opened inside the block count) as FAILED-``prefix``-<name>.png."""
+    try:
+        yield
+    except BaseException:
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, page in pages.items():
+            try:
+                page.screenshot(path=str(folder / f"FAILED-{prefix}-{name}.png"), full_page=True)
+            except Exception:  # a closed or crashed page: the original failure matters more
+                pass
+        raise
 
 
 def metrics(page) -> dict[str, str]:

@@ -94,14 +94,19 @@ def test_gray_rgba_and_16_bit_images_are_analyzed(run, tmp_path, astronaut, conv
 
 
 def test_a_12000_pixel_image_is_refused_by_default_and_analyzed_when_the_limit_allows_it(run, tmp_path, monkeypatch):
-    image = tmp_path / "huge.png"
-    cv2.imwrite(str(image), np.full((12000, 12000), 90, np.uint8))
-    code, _, err = run(image)
+    huge = _write(tmp_path, "huge.png", png_bomb(12000, 12000))
+    code, _, err = run(huge)
     assert code == 1 and "12000x12000" in err and "50 megapixels" in err
-    monkeypatch.setenv("CLASSMOOD_MAX_IMAGE_MEGAPIXELS", "150")
+    # The limit is a setting: the same check on a smaller picture, refused, then allowed.
+    image = tmp_path / "big.png"
+    cv2.imwrite(str(image), np.full((1500, 1500), 90, np.uint8))
+    monkeypatch.setenv("CLASSMOOD_MAX_IMAGE_MEGAPIXELS", "2")
+    code, _, err = run(image)
+    assert code == 1 and "1500x1500" in err and "2 megapixels" in err
+    monkeypatch.setenv("CLASSMOOD_MAX_IMAGE_MEGAPIXELS", "3")
     code, _, err = run(image)
     assert code == 0, err
-    assert json.loads((tmp_path / "out" / "huge.faces.json").read_text())["width"] == 12000
+    assert json.loads((tmp_path / "out" / "big.faces.json").read_text())["width"] == 1500
 
 
 def test_a_png_named_mp4_is_analyzed_as_the_image_its_bytes_say(run, tmp_path, astronaut):

@@ -10,13 +10,11 @@ skipped with a reason when either is missing. See shared/notes/browser-webrtc-te
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
 
 from browser import (
     ARTIFACTS,
-    CHROMIUM,
     ROOT,
     AppServer,
     NoCameraFace,
@@ -25,6 +23,8 @@ from browser import (
     metrics,
     open_dashboard,
     open_room,
+    require_chromium,
+    shots_on_failure,
     start_camera,
     stop_camera,
     wait_for,
@@ -41,9 +41,7 @@ pytestmark = pytest.mark.browser
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".y4m", ".mp4", ".webm", ".npy"}
 
-sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (browser tests)")
-if not Path(CHROMIUM).exists():
-    pytest.skip("Debian's chromium is not installed (apt-get install chromium)", allow_module_level=True)
+sync_api = require_chromium()
 
 
 def camera_scene(fer_split, seed: int):
@@ -76,84 +74,82 @@ def test_teacher_sees_two_students_live_absence_and_nobody_from_another_room(ser
     with sync_api.sync_playwright() as p:
         teacher_browser = launch_browser(p)
         students = [launch_browser(p, c) for c in cameras]
+        pages = {}
         try:
-            # The teacher opens a room.
-            teacher = teacher_browser.new_context(viewport={"width": 1400, "height": 1300}).new_page()
-            code, key = open_room(teacher, url, "E2E lecture")
-            teacher.screenshot(path=str(ARTIFACTS / "1-start-a-class.png"), full_page=True)
+            with shots_on_failure(pages, "student"):
+                # The teacher opens a room.
+                teacher = teacher_browser.new_context(viewport={"width": 1400, "height": 1300}).new_page()
+                code, key = open_room(teacher, url, "E2E lecture")
+                teacher.screenshot(path=str(ARTIFACTS / "1-start-a-class.png"), full_page=True)
 
-            # Someone in another room, on the same server and store, is never shown.
-            store = open_store(AppConfig.from_env({"CLASSMOOD_DATA_DIR": str(data_dir)}))
-            other, _ = store.create_room("Another lecture")
-            intruder = store.join(other, "Intruder")
-            store.record([StudentSample(other, intruder.id, time.time() + 0.1, (0.1, 0.1, 0.1, 0.4, 0.1, 0.1, 0.1))])
+                # Someone in another room, on the same server and store, is never shown.
+                store = open_store(AppConfig.from_env({"CLASSMOOD_DATA_DIR": str(data_dir)}))
+                other, _ = store.create_room("Another lecture")
+                intruder = store.join(other, "Intruder")
+                store.record([StudentSample(other, intruder.id, time.time() + 0.1, (0.1, 0.1, 0.1, 0.4, 0.1, 0.1, 0.1))])
 
-            # The teacher's dashboard is open before the students arrive, as in a lecture.
-            open_dashboard(teacher, url, code, key)
-            wait_for(lambda: metrics(teacher).get("Students joined") == "0", 60, "the empty dashboard", teacher, "empty")
+                # The teacher's dashboard is open before the students arrive, as in a lecture.
+                open_dashboard(teacher, url, code, key)
+                wait_for(lambda: metrics(teacher).get("Students joined") == "0", 60, "the empty dashboard", teacher, "empty")
 
-            # Two students join with their (fake) cameras: the consent's "Start my camera" is
-            # the only press each needs (the app starts the camera; ui.camera, CameraKeeper).
-            ann = join_as(students[0], url, code, "Ann")
-            bo = join_as(students[1], url, code, "Bo")
-            pages = {"ann": ann, "bo": bo}
-            assert start_camera(ann) == 1
-            assert start_camera(bo) == 1
+                # Two students join with their (fake) cameras: the consent's "Start my camera" is
+                # the only press each needs (the app starts the camera; ui.camera, CameraKeeper).
+                ann = join_as(students[0], url, code, "Ann")
+                bo = join_as(students[1], url, code, "Bo")
+                pages.update(ann=ann, bo=bo)
+                assert start_camera(ann) == 1
+                assert start_camera(bo) == 1
 
-            def two_present():
-                m = metrics(teacher)
-                return m.get("Present") == "2" and teacher.locator(".js-plotly-plot").count() >= 1 and m
-            m = wait_for(two_present, 90, "two present students and a mood chart", teacher, "dashboard")
-            assert m["Students joined"] == "2" and m["Absent"] == "0"
+                def two_present():
+                    m = metrics(teacher)
+                    return m.get("Present") == "2" and teacher.locator(".js-plotly-plot").count() >= 1 and m
+                m = wait_for(two_present, 90, "two present students and a mood chart", teacher, "dashboard")
+                assert m["Students joined"] == "2" and m["Absent"] == "0"
 
-            # Both connections last: when Streamlit's garbage collection after every rerun starved
-            # the server's event loop, aioice's consent checks timed out and it closed each
-            # connection about 30 s after it connected.
-            both_present = time.monotonic()
-            while time.monotonic() - both_present < 40:
-                try:
-                    present = metrics(teacher).get("Present")
-                except Exception:  # mid-rerender; read again
-                    present = None
-                if present not in (None, "2"):
-                    teacher.screenshot(path=str(ARTIFACTS / "FAILED-connection-dropped.png"), full_page=True)
-                    pytest.fail(f"{present} present {time.monotonic() - both_present:.0f} s after both were: a connection dropped")
-                time.sleep(2)
-            time.sleep(2)  # let the charts settle for the screenshot
-            teacher.screenshot(path=str(ARTIFACTS / "2-dashboard-two-present.png"), full_page=True)
-            ann.screenshot(path=str(ARTIFACTS / "3-student-ann.png"), full_page=True)
-            body = teacher.locator("body").inner_text()
-            assert "Ann" in body and "Bo" in body and "Intruder" not in body
+                # Both connections last: when Streamlit's garbage collection after every rerun starved
+                # the server's event loop, aioice's consent checks timed out and it closed each
+                # connection about 30 s after it connected.
+                both_present = time.monotonic()
+                while time.monotonic() - both_present < 40:
+                    try:
+                        present = metrics(teacher).get("Present")
+                    except Exception:  # mid-rerender; read again
+                        present = None
+                    if present not in (None, "2"):
+                        teacher.screenshot(path=str(ARTIFACTS / "FAILED-connection-dropped.png"), full_page=True)
+                        pytest.fail(f"{present} present {time.monotonic() - both_present:.0f} s after both were: a connection dropped")
+                    time.sleep(2)
+                time.sleep(2)  # let the charts settle for the screenshot
+                teacher.screenshot(path=str(ARTIFACTS / "2-dashboard-two-present.png"), full_page=True)
+                ann.screenshot(path=str(ARTIFACTS / "3-student-ann.png"), full_page=True)
+                body = teacher.locator("body").inner_text()
+                assert "Ann" in body and "Bo" in body and "Intruder" not in body
 
-            # Ann turns her camera off: she is shown absent, Bo stays present.
-            stop_camera(ann)
-            wait_for(lambda: metrics(teacher).get("Present") == "1", 30, "Ann shown absent", teacher, "absent")
-            assert metrics(teacher)["Absent"] == "1"
-            teacher.screenshot(path=str(ARTIFACTS / "4-dashboard-one-absent.png"), full_page=True)
-            assert "Intruder" not in teacher.locator("body").inner_text()
+                # Ann turns her camera off: she is shown absent, Bo stays present.
+                stop_camera(ann)
+                wait_for(lambda: metrics(teacher).get("Present") == "1", 30, "Ann shown absent", teacher, "absent")
+                assert metrics(teacher)["Absent"] == "1"
+                teacher.screenshot(path=str(ARTIFACTS / "4-dashboard-one-absent.png"), full_page=True)
+                assert "Intruder" not in teacher.locator("body").inner_text()
 
-            # A wrong key opens no dashboard.
-            stranger = teacher_browser.new_context().new_page()
-            stranger.goto(f"{url}/dashboard?room={code}")
-            stranger.get_by_label("Teacher key").fill("AAAA-BBBB-CCCC-DDDD")
-            stranger.get_by_role("button", name="Open").click()
-            wait_for(lambda: "does not open that room" in stranger.locator("body").inner_text(), 60, "the refusal",
-                     stranger, "wrong-key")
-            assert stranger.locator("[data-testid='stMetric']").count() == 0
-            stranger.screenshot(path=str(ARTIFACTS / "5-wrong-key.png"), full_page=True)
+                # A wrong key opens no dashboard.
+                stranger = teacher_browser.new_context().new_page()
+                stranger.goto(f"{url}/dashboard?room={code}")
+                stranger.get_by_label("Teacher key").fill("AAAA-BBBB-CCCC-DDDD")
+                stranger.get_by_role("button", name="Open").click()
+                wait_for(lambda: "does not open that room" in stranger.locator("body").inner_text(), 60, "the refusal",
+                         stranger, "wrong-key")
+                assert stranger.locator("[data-testid='stMetric']").count() == 0
+                stranger.screenshot(path=str(ARTIFACTS / "5-wrong-key.png"), full_page=True)
 
-            # The teacher ends the lecture: Bo's page says so and its camera component is gone
-            # (the server closed the connection; no media flows to a closed room).
-            teacher.get_by_role("button", name="End the lecture").click()
-            wait_for(lambda: "The lecture has ended" in bo.locator("body").inner_text(), 30, "Bo told the lecture ended",
-                     bo, "lecture-ended")
-            wait_for(lambda: len(bo.frames) == 1, 30, "Bo's camera component removed", bo, "camera-removed")
-            bo.screenshot(path=str(ARTIFACTS / "6-student-lecture-ended.png"), full_page=True)
-            store.close()
-        except BaseException:
-            for name, student_page in locals().get("pages", {}).items():
-                student_page.screenshot(path=str(ARTIFACTS / f"FAILED-student-{name}.png"), full_page=True)
-            raise
+                # The teacher ends the lecture: Bo's page says so and its camera component is gone
+                # (the server closed the connection; no media flows to a closed room).
+                teacher.get_by_role("button", name="End the lecture").click()
+                wait_for(lambda: "The lecture has ended" in bo.locator("body").inner_text(), 30, "Bo told the lecture ended",
+                         bo, "lecture-ended")
+                wait_for(lambda: len(bo.frames) == 1, 30, "Bo's camera component removed", bo, "camera-removed")
+                bo.screenshot(path=str(ARTIFACTS / "6-student-lecture-ended.png"), full_page=True)
+                store.close()
         finally:
             for browser in (teacher_browser, *students):
                 browser.close()

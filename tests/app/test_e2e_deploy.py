@@ -15,7 +15,6 @@ import pytest
 
 from browser import (
     ARTIFACTS,
-    CHROMIUM,
     AppServer,
     NoCameraFace,
     browser_pids,
@@ -26,6 +25,8 @@ from browser import (
     metrics,
     open_dashboard,
     open_room,
+    require_chromium,
+    shots_on_failure,
     start_camera,
     wait_for,
     write_y4m,
@@ -35,9 +36,7 @@ from fer.config import AppConfig
 
 pytestmark = pytest.mark.browser
 
-sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (browser tests)")
-if not Path(CHROMIUM).exists():
-    pytest.skip("Debian's chromium is not installed (apt-get install chromium)", allow_module_level=True)
+sync_api = require_chromium()
 
 WORKER_STOPPED = "no frame from student {} for {:.0f} s: stopping its worker"
 
@@ -70,30 +69,27 @@ def test_students_on_two_app_processes_appear_on_one_dashboard(redis_url, servin
         students = [launch_browser(p, c) for c in cameras]
         pages = {}
         try:
-            teacher = teacher_browser.new_context(viewport={"width": 1400, "height": 1300}).new_page()
-            code, key = open_room(teacher, host_a.url, "Two hosts lecture")
-            dashboard(teacher, host_a.url, code, key)
+            with shots_on_failure(pages, "deploy-student"):
+                teacher = teacher_browser.new_context(viewport={"width": 1400, "height": 1300}).new_page()
+                code, key = open_room(teacher, host_a.url, "Two hosts lecture")
+                dashboard(teacher, host_a.url, code, key)
 
-            # Ann is served by host A, Bo by host B.
-            pages["ann"] = join_as(students[0], host_a.url, code, "Ann")
-            pages["bo"] = join_as(students[1], host_b.url, code, "Bo")
-            start_camera(pages["ann"])
-            start_camera(pages["bo"])
+                # Ann is served by host A, Bo by host B.
+                pages["ann"] = join_as(students[0], host_a.url, code, "Ann")
+                pages["bo"] = join_as(students[1], host_b.url, code, "Bo")
+                start_camera(pages["ann"])
+                start_camera(pages["bo"])
 
-            def two_present():
-                m = metrics(teacher)
-                return m.get("Present") == "2" and teacher.locator(".js-plotly-plot").count() >= 1 and m
+                def two_present():
+                    m = metrics(teacher)
+                    return m.get("Present") == "2" and teacher.locator(".js-plotly-plot").count() >= 1 and m
 
-            m = wait_for(two_present, 120, "two present students (one per host) and a mood chart", teacher, "two-hosts")
-            assert m["Students joined"] == "2" and m["Absent"] == "0"
-            time.sleep(2)  # let the charts settle for the screenshot
-            teacher.screenshot(path=str(ARTIFACTS / "deploy-1-two-hosts-one-dashboard.png"), full_page=True)
-            body = teacher.locator("body").inner_text()
-            assert "Ann" in body and "Bo" in body
-        except BaseException:
-            for name, page in pages.items():
-                page.screenshot(path=str(ARTIFACTS / f"FAILED-deploy-student-{name}.png"), full_page=True)
-            raise
+                m = wait_for(two_present, 120, "two present students (one per host) and a mood chart", teacher, "two-hosts")
+                assert m["Students joined"] == "2" and m["Absent"] == "0"
+                time.sleep(2)  # let the charts settle for the screenshot
+                teacher.screenshot(path=str(ARTIFACTS / "deploy-1-two-hosts-one-dashboard.png"), full_page=True)
+                body = teacher.locator("body").inner_text()
+                assert "Ann" in body and "Bo" in body
         finally:
             for browser in (teacher_browser, *students):
                 browser.close()
@@ -119,46 +115,43 @@ def test_a_killed_student_tab_is_marked_absent_and_its_worker_ends(serving_model
     with AppServer(data_dir, tmp_path / "server.log", env) as host, sync_api.sync_playwright() as p:
         teacher_browser = launch_browser(p)
         student_browser = launch_browser(p, cam)
-        student = None
+        pages = {}
         try:
-            teacher = teacher_browser.new_context(viewport={"width": 1400, "height": 1300}).new_page()
-            code, key = open_room(teacher, host.url, "Crash lecture")
-            dashboard(teacher, host.url, code, key)
-            student = join_as(student_browser, host.url, code, "Cy")
-            start_camera(student)
-            with open_store(AppConfig.from_env({"CLASSMOOD_DATA_DIR": str(data_dir)})) as store:
-                (student_id,) = [s.id for s in store.students(code)]
-            wait_for(lambda: metrics(teacher).get("Present") == "1", 90, "Cy present", teacher, "crash-present")
-            time.sleep(2)  # a few samples more: the worker is running steadily
-            assert "stopping its worker" not in host.log_text()
-            teacher.screenshot(path=str(ARTIFACTS / "deploy-2-before-the-crash.png"), full_page=True)
+            with shots_on_failure(pages, "deploy-student"):
+                teacher = teacher_browser.new_context(viewport={"width": 1400, "height": 1300}).new_page()
+                code, key = open_room(teacher, host.url, "Crash lecture")
+                dashboard(teacher, host.url, code, key)
+                student = pages["cy"] = join_as(student_browser, host.url, code, "Cy")
+                start_camera(student)
+                with open_store(AppConfig.from_env({"CLASSMOOD_DATA_DIR": str(data_dir)})) as store:
+                    (student_id,) = [s.id for s in store.students(code)]
+                wait_for(lambda: metrics(teacher).get("Present") == "1", 90, "Cy present", teacher, "crash-present")
+                time.sleep(2)  # a few samples more: the worker is running steadily
+                assert "stopping its worker" not in host.log_text()
+                teacher.screenshot(path=str(ARTIFACTS / "deploy-2-before-the-crash.png"), full_page=True)
 
-            # The student's whole browser dies at once.
-            killed_at = time.monotonic()
-            killed = kill_browser(cam)
-            student = None
-            assert killed
-            # SIGKILL is delivered asynchronously: give the kernel a moment to end the process.
-            wait_for(lambda: not browser_pids(cam), 10, "the killed Chromium to be gone", poll=0.1)
+                # The student's whole browser dies at once.
+                killed_at = time.monotonic()
+                killed = kill_browser(cam)
+                pages.clear()  # nothing left to photograph
+                assert killed
+                # SIGKILL is delivered asynchronously: give the kernel a moment to end the process.
+                wait_for(lambda: not browser_pids(cam), 10, "the killed Chromium to be gone", poll=0.1)
 
-            line = WORKER_STOPPED.format(student_id, idle_stop_s)
-            try:
-                wait_for(lambda: line in host.log_text(), idle_stop_s + 10, f"the server log line {line!r}", poll=0.25)
-            except AssertionError:
-                host.dump_threads()  # what the worker is doing instead, in the server's log
-                raise AssertionError(f"no {line!r} in {host.log_path}; thread stacks are there too") from None
-            worker_stopped_after = time.monotonic() - killed_at
+                line = WORKER_STOPPED.format(student_id, idle_stop_s)
+                try:
+                    wait_for(lambda: line in host.log_text(), idle_stop_s + 10, f"the server log line {line!r}", poll=0.25)
+                except AssertionError:
+                    host.dump_threads()  # what the worker is doing instead, in the server's log
+                    raise AssertionError(f"no {line!r} in {host.log_path}; thread stacks are there too") from None
+                worker_stopped_after = time.monotonic() - killed_at
 
-            def absent():
-                m = metrics(teacher)
-                return m.get("Present") == "0" and m.get("Absent") == "1" and m
-            wait_for(absent, presence_timeout_s + 15, "Cy shown absent", teacher, "crash-absent")
-            shown_absent_after = time.monotonic() - killed_at
-            teacher.screenshot(path=str(ARTIFACTS / "deploy-3-killed-student-absent.png"), full_page=True)
-        except BaseException:
-            if student is not None:
-                student.screenshot(path=str(ARTIFACTS / "FAILED-deploy-student-cy.png"), full_page=True)
-            raise
+                def absent():
+                    m = metrics(teacher)
+                    return m.get("Present") == "0" and m.get("Absent") == "1" and m
+                wait_for(absent, presence_timeout_s + 15, "Cy shown absent", teacher, "crash-absent")
+                shown_absent_after = time.monotonic() - killed_at
+                teacher.screenshot(path=str(ARTIFACTS / "deploy-3-killed-student-absent.png"), full_page=True)
         finally:
             teacher_browser.close()
             try:

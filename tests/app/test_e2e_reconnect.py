@@ -17,13 +17,11 @@ connection itself. Screenshots go to test-artifacts/e2e/.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
 
 from browser import (
     ARTIFACTS,
-    CHROMIUM,
     AppServer,
     NoCameraFace,
     camera_scene,
@@ -31,6 +29,8 @@ from browser import (
     launch_browser,
     metrics,
     open_dashboard,
+    require_chromium,
+    shots_on_failure,
     start_camera,
     streaming,
     wait_for,
@@ -41,9 +41,7 @@ from fer.config import AppConfig
 
 pytestmark = pytest.mark.browser
 
-sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (browser tests)")
-if not Path(CHROMIUM).exists():
-    pytest.skip("Debian's chromium is not installed (apt-get install chromium)", allow_module_level=True)
+sync_api = require_chromium()
 
 #: Injected into every frame of the student's page: keep each RTCPeerConnection, so that the
 #: test can close it, and while the top page's ``__classmoodOffline`` is set, make every new
@@ -116,7 +114,7 @@ def test_a_stream_that_ends_says_connection_lost_on_both_pages_until_it_is_back(
         context = launch_browser(p, camera).new_context(permissions=["camera"], viewport={"width": 1280, "height": 900})
         context.add_init_script(NETWORK_SWITCH)
         ann = join_in(context, server.url, code, "Ann")
-        try:
+        with shots_on_failure({"student": ann, "teacher": teacher}, "reconnect"):
             assert start_camera(ann, presses=1) == 1
             wait_for(lambda: present(teacher), 90, "Ann present on the dashboard", teacher, "reconnect-present")
             cut_at = time.time()
@@ -149,7 +147,3 @@ def test_a_stream_that_ends_says_connection_lost_on_both_pages_until_it_is_back(
                      "reconnect-present-again")
             assert STUDENT_LOST not in ann.locator("body").inner_text()
             ann.screenshot(path=str(ARTIFACTS / "reconnect-3-student-back.png"), full_page=True)
-        except BaseException:
-            ann.screenshot(path=str(ARTIFACTS / "FAILED-reconnect-student.png"), full_page=True)
-            teacher.screenshot(path=str(ARTIFACTS / "FAILED-reconnect-teacher.png"), full_page=True)
-            raise

@@ -18,10 +18,10 @@ import secrets
 import socket
 import time
 import urllib.request
-from pathlib import Path
 
 import pytest
 
+import browser
 from docker_stack import (
     ROOT,
     ComposeStack,
@@ -224,8 +224,8 @@ def media_path(page) -> dict | None:
     return None
 
 
-def student_context(browser, stack, cookie: str | None, relay: bool = False):
-    context = browser.new_context(permissions=["camera"], viewport={"width": 1280, "height": 900})
+def student_context(chromium, stack, cookie: str | None, relay: bool = False):
+    context = chromium.new_context(permissions=["camera"], viewport={"width": 1280, "height": 900})
     if cookie is not None:
         context.add_cookies([{"name": "CLASSMOOD_REPLICA", "value": cookie, "url": stack.url}])
     context.add_init_script(_relay_only_script(relay))
@@ -244,24 +244,18 @@ def samples_of(stack, code: str) -> dict[str, list]:
 
 @pytest.fixture(scope="module")
 def browsers():
-    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (browser tests)")
-    from browser import CHROMIUM
-
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
-    with sync_api.sync_playwright() as p:
+    with browser.require_chromium().sync_playwright() as p:
         yield p
 
 
 def cameras(fer_split, tmp_path, seeds):
-    from browser import NoCameraFace, camera_scene, write_y4m
 
     paths = []
     for seed in seeds:
         path = tmp_path / f"camera{seed}.y4m"
         try:
-            write_y4m(path, camera_scene(fer_split, seed))
-        except NoCameraFace as error:
+            browser.write_y4m(path, browser.camera_scene(fer_split, seed))
+        except browser.NoCameraFace as error:
             pytest.skip(str(error))
         paths.append(path)
     return paths
@@ -272,75 +266,71 @@ def test_a_lecture_survives_a_killed_replica_and_a_redis_restart(stack, browsers
     """Two students on two replicas, one teacher: all on one dashboard; one replica killed, its
     student present again within REJOIN_S with no stored sample lost; Redis down for
     OUTAGE_S, the samples of the outage arrive once it is back."""
-    from browser import join_in, launch_browser, metrics, open_dashboard, open_room, start_camera, wait_for
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     cookie_a, cookie_b = sorted(replica_cookies(stack))[:2]
     cams = cameras(fer_split, tmp_path, (1, 2))
-    teacher_browser = launch_browser(browsers)
-    student_browsers = [launch_browser(browsers, cam) for cam in cams]
+    teacher_browser = browser.launch_browser(browsers)
+    student_browsers = [browser.launch_browser(browsers, cam) for cam in cams]
     pages = {}
     try:
-        teacher_context = teacher_browser.new_context(viewport={"width": 1400, "height": 1300})
-        teacher_context.add_cookies([{"name": "CLASSMOOD_REPLICA", "value": cookie_b, "url": stack.url}])
-        teacher = teacher_context.new_page()
-        code, key = open_room(teacher, stack.url, "Compose lecture")
-        open_dashboard(teacher, stack.url, code, key)
-        wait_for(lambda: metrics(teacher).get("Students joined") == "0", 60, "the empty dashboard", teacher, "compose-empty")
+        with browser.shots_on_failure(pages, "compose", ARTIFACTS):
+            teacher_context = teacher_browser.new_context(viewport={"width": 1400, "height": 1300})
+            teacher_context.add_cookies([{"name": "CLASSMOOD_REPLICA", "value": cookie_b, "url": stack.url}])
+            teacher = teacher_context.new_page()
+            code, key = browser.open_room(teacher, stack.url, "Compose lecture")
+            browser.open_dashboard(teacher, stack.url, code, key)
+            browser.wait_for(lambda: browser.metrics(teacher).get("Students joined") == "0", 60, "the empty dashboard", teacher, "compose-empty")
 
-        pages["Ann"] = join_in(student_context(student_browsers[0], stack, cookie_a), stack.url, code, "Ann")
-        pages["Bo"] = join_in(student_context(student_browsers[1], stack, cookie_b), stack.url, code, "Bo")
-        # The consent's press is the only one each needs (browser.start_camera counts presses).
-        assert start_camera(pages["Ann"]) == 1 and start_camera(pages["Bo"]) == 1
+            pages["Ann"] = browser.join_in(student_context(student_browsers[0], stack, cookie_a), stack.url, code, "Ann")
+            pages["Bo"] = browser.join_in(student_context(student_browsers[1], stack, cookie_b), stack.url, code, "Bo")
+            # The consent's press is the only one each needs (browser.start_camera counts presses).
+            assert browser.start_camera(pages["Ann"]) == 1 and browser.start_camera(pages["Bo"]) == 1
 
-        def present(n: int):
-            return lambda: metrics(teacher).get("Present") == str(n) and metrics(teacher)
-        wait_for(present(2), 150, "Ann and Bo present on one dashboard", teacher, "compose-present")
-        paths = {name: wait_for(lambda p=page: media_path(p), 30, f"{name}'s WebRTC path") for name, page in pages.items()}
-        replicas = {stack.ip(c): c for c in stack.containers("app")}
-        assert paths["Ann"]["remote"] in replicas and paths["Bo"]["remote"] in replicas, (paths, replicas)
-        assert paths["Ann"]["remote"] != paths["Bo"]["remote"], paths  # two replicas, one dashboard
-        teacher.screenshot(path=str(ARTIFACTS / "compose-1-two-replicas-one-dashboard.png"), full_page=True)
+            def present(n: int):
+                return lambda: browser.metrics(teacher).get("Present") == str(n) and browser.metrics(teacher)
+            browser.wait_for(present(2), 150, "Ann and Bo present on one dashboard", teacher, "compose-present")
+            paths = {name: browser.wait_for(lambda p=page: media_path(p), 30, f"{name}'s WebRTC path") for name, page in pages.items()}
+            replicas = {stack.ip(c): c for c in stack.containers("app")}
+            assert paths["Ann"]["remote"] in replicas and paths["Bo"]["remote"] in replicas, (paths, replicas)
+            assert paths["Ann"]["remote"] != paths["Bo"]["remote"], paths  # two replicas, one dashboard
+            teacher.screenshot(path=str(ARTIFACTS / "compose-1-two-replicas-one-dashboard.png"), full_page=True)
 
-        # Ann's replica dies mid-lecture.
-        before = samples_of(stack, code)
-        assert before["Ann"] and before["Bo"]
-        killed = replicas[paths["Ann"]["remote"]]
-        killed_at, killed_wall = time.monotonic(), time.time()
-        docker("kill", killed)
+            # Ann's replica dies mid-lecture.
+            before = samples_of(stack, code)
+            assert before["Ann"] and before["Bo"]
+            killed = replicas[paths["Ann"]["remote"]]
+            killed_at, killed_wall = time.monotonic(), time.time()
+            docker("kill", killed)
 
-        def streaming_again(name: str):
-            # A face sample made after the kill: the dashboard's "present" alone would still
-            # count Ann for the presence timeout after her replica died.
-            return lambda: any(s.time > killed_wall + 1 and s.probs is not None for s in samples_of(stack, code)[name])
-        wait_for(streaming_again("Ann"), REJOIN_S,
-                 f"Ann streaming again on her own within {REJOIN_S} s of her replica's kill", pages["Ann"],
-                 "compose-rejoin")
-        wait_for(present(2), 30, "Ann and Bo present after the kill", teacher, "compose-rejoin-dashboard")
-        rejoined_s = time.monotonic() - killed_at
-        after = samples_of(stack, code)
-        for name, old in before.items():
-            kept = {(s.time, s.probs) for s in after[name]}
-            assert all((s.time, s.probs) in kept for s in old), f"{name}: a stored sample was lost"
-        teacher.screenshot(path=str(ARTIFACTS / "compose-2-after-the-kill.png"), full_page=True)
+            def streaming_again(name: str):
+                # A face sample made after the kill: the dashboard's "present" alone would still
+                # count Ann for the presence timeout after her replica died.
+                return lambda: any(s.time > killed_wall + 1 and s.probs is not None for s in samples_of(stack, code)[name])
+            browser.wait_for(streaming_again("Ann"), REJOIN_S,
+                     f"Ann streaming again on her own within {REJOIN_S} s of her replica's kill", pages["Ann"],
+                     "compose-rejoin")
+            browser.wait_for(present(2), 30, "Ann and Bo present after the kill", teacher, "compose-rejoin-dashboard")
+            rejoined_s = time.monotonic() - killed_at
+            after = samples_of(stack, code)
+            for name, old in before.items():
+                kept = {(s.time, s.probs) for s in after[name]}
+                assert all((s.time, s.probs) in kept for s in old), f"{name}: a stored sample was lost"
+            teacher.screenshot(path=str(ARTIFACTS / "compose-2-after-the-kill.png"), full_page=True)
 
-        # Redis stops while both stream, then comes back.
-        stopped_at = time.time()
-        stack.run("stop", "redis", timeout=60)
-        time.sleep(OUTAGE_S)  # the outage itself: the replicas buffer what the students send
-        stack.run("start", "redis", timeout=60)
-        started_at = time.time()
-        wait_for(present(2), 90, "both present after Redis came back", teacher, "compose-redis")
+            # Redis stops while both stream, then comes back.
+            stopped_at = time.time()
+            stack.run("stop", "redis", timeout=60)
+            time.sleep(OUTAGE_S)  # the outage itself: the replicas buffer what the students send
+            stack.run("start", "redis", timeout=60)
+            started_at = time.time()
+            browser.wait_for(present(2), 90, "both present after Redis came back", teacher, "compose-redis")
 
-        def outage_covered():
-            got = samples_of(stack, code)
-            return all(sum(stopped_at + 1 <= s.time <= started_at - 1 for s in got[n]) >= 2 for n in ("Ann", "Bo")) and got
-        got = wait_for(outage_covered, 60, "the samples buffered during the Redis outage")
-        teacher.screenshot(path=str(ARTIFACTS / "compose-3-after-redis-restart.png"), full_page=True)
-    except BaseException:
-        for name, page in pages.items():
-            page.screenshot(path=str(ARTIFACTS / f"FAILED-compose-{name}.png"), full_page=True)
-        raise
+            def outage_covered():
+                got = samples_of(stack, code)
+                return all(sum(stopped_at + 1 <= s.time <= started_at - 1 for s in got[n]) >= 2 for n in ("Ann", "Bo")) and got
+            got = browser.wait_for(outage_covered, 60, "the samples buffered during the Redis outage")
+            teacher.screenshot(path=str(ARTIFACTS / "compose-3-after-redis-restart.png"), full_page=True)
     finally:
         for b in (teacher_browser, *student_browsers):
             b.close()
@@ -352,35 +342,31 @@ def test_a_lecture_survives_a_killed_replica_and_a_redis_restart(stack, browsers
 
 @pytest.mark.browser
 def test_a_student_whose_network_allows_only_relayed_traffic_streams_through_coturn(stack, browsers, fer_split, tmp_path):
-    from browser import join_in, launch_browser, metrics, open_dashboard, open_room, start_camera, wait_for
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     (cam,) = cameras(fer_split, tmp_path, (3,))
-    teacher_browser, student_browser = launch_browser(browsers), launch_browser(browsers, cam)
-    page = None
+    teacher_browser, student_browser = browser.launch_browser(browsers), browser.launch_browser(browsers, cam)
+    pages = {}
     try:
-        teacher = teacher_browser.new_page(viewport={"width": 1400, "height": 1300})
-        code, key = open_room(teacher, stack.url, "Relay lecture")
-        open_dashboard(teacher, stack.url, code, key)
-        page = join_in(student_context(student_browser, stack, None, relay=True), stack.url, code, "Cy")
-        assert start_camera(page) == 1
-        wait_for(lambda: metrics(teacher).get("Present") == "1", 150, "Cy present through the relay", teacher, "compose-relay")
-        path = wait_for(lambda: media_path(page), 30, "Cy's WebRTC path")
-        assert path["local"] == "relay", path  # her video goes through coturn, nowhere else
-        replicas = {stack.ip(c) for c in stack.containers("app")}
-        assert path["remote"] in replicas, (path, replicas)
-        with redis_store(stack) as store:
-            (cy,) = store.students(code)
-        # The only TURN login her browser had was her session's own, expiring one.
-        (login,) = [server for server in path["iceServers"] if "username" in server]
-        expiry, session = login["username"].split(":")
-        assert session == cy.id and time.time() < int(expiry), login
-        assert login["urls"][0] == f"turn:127.0.0.1:{stack.env['CLASSMOOD_TURN_PORT']}?transport=udp", login
-        teacher.screenshot(path=str(ARTIFACTS / "compose-4-relayed-student.png"), full_page=True)
-    except BaseException:
-        if page is not None:
-            page.screenshot(path=str(ARTIFACTS / "FAILED-compose-relay.png"), full_page=True)
-        raise
+        with browser.shots_on_failure(pages, "compose", ARTIFACTS):
+            teacher = teacher_browser.new_page(viewport={"width": 1400, "height": 1300})
+            code, key = browser.open_room(teacher, stack.url, "Relay lecture")
+            browser.open_dashboard(teacher, stack.url, code, key)
+            page = pages["relay"] = browser.join_in(student_context(student_browser, stack, None, relay=True), stack.url, code, "Cy")
+            assert browser.start_camera(page) == 1
+            browser.wait_for(lambda: browser.metrics(teacher).get("Present") == "1", 150, "Cy present through the relay", teacher, "compose-relay")
+            path = browser.wait_for(lambda: media_path(page), 30, "Cy's WebRTC path")
+            assert path["local"] == "relay", path  # her video goes through coturn, nowhere else
+            replicas = {stack.ip(c) for c in stack.containers("app")}
+            assert path["remote"] in replicas, (path, replicas)
+            with redis_store(stack) as store:
+                (cy,) = store.students(code)
+            # The only TURN login her browser had was her session's own, expiring one.
+            (login,) = [server for server in path["iceServers"] if "username" in server]
+            expiry, session = login["username"].split(":")
+            assert session == cy.id and time.time() < int(expiry), login
+            assert login["urls"][0] == f"turn:127.0.0.1:{stack.env['CLASSMOOD_TURN_PORT']}?transport=udp", login
+            teacher.screenshot(path=str(ARTIFACTS / "compose-4-relayed-student.png"), full_page=True)
     finally:
         teacher_browser.close()
         student_browser.close()
@@ -414,9 +400,8 @@ def test_with_certificates_mounted_the_proxy_serves_https_and_redirects_http_to_
                 return reply.read() == b"ok" and reply
         except OSError:
             return None
-    from browser import wait_for
 
-    reply = wait_for(health, 60, "HTTPS answers on the proxy")
+    reply = browser.wait_for(health, 60, "HTTPS answers on the proxy")
     assert "max-age=" in reply.headers["Strict-Transport-Security"]
     (cookie,) = [c for c in reply.headers.get_all("Set-Cookie") if c.startswith("CLASSMOOD_REPLICA=")]
     assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie, cookie
