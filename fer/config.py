@@ -139,6 +139,10 @@ class AppConfig:
     sample_interval_s: float = 1.0
     #: Width of the buckets of the live "mood over time" chart (``CLASSMOOD_CHART_WINDOW_S``).
     chart_window_s: float = 5.0
+    #: Seconds between two redraws of the dashboard's charts (``CLASSMOOD_CHART_REFRESH_S``); the
+    #: numbers and tiles refresh every second. Drawing the plotly charts is most of a dashboard
+    #: refresh's server CPU, and a chart of 5-second buckets gains little from a redraw a second.
+    chart_refresh_s: float = 5.0
     #: Width of the buckets of the end-of-session report (``CLASSMOOD_REPORT_WINDOW_S``).
     report_window_s: float = 30.0
     #: Recent expressions shown on each student tile (``CLASSMOOD_TREND_POINTS``).
@@ -152,6 +156,10 @@ class AppConfig:
     #: every frame it receives, so this sets much of its CPU per student (keep it above
     #: ``analysis_fps``).
     camera_fps: float = 10.0
+    #: Most kilobits a second the browser may send its camera at (``CLASSMOOD_CAMERA_KBPS``; 0:
+    #: no cap), written into the server's SDP answer: the server pays per received packet, and a
+    #: 320-pixel face needs far fewer bits than a LAN allows.
+    camera_kbps: int = 150
     #: Width the student's own preview asks the camera for (``CLASSMOOD_PREVIEW_WIDTH``, pixels):
     #: the video they see of themselves, shown from their browser; the server never receives it.
     preview_width: int = 640
@@ -232,7 +240,8 @@ class AppConfig:
         _check_turn(self.turn_secret, self.turn_urls, self.turn_ttl_s)
         _check(0 < self.analysis_fps <= 30, "analysis_fps", "must be in (0, 30]", self.analysis_fps)
         _check(bool(_DETECTOR_NAME.fullmatch(self.detector)), "detector", "must be a detector name like 'haar'", self.detector)
-        for name in ("sample_interval_s", "presence_timeout_s", "idle_stop_s", "chart_window_s", "report_window_s",
+        for name in ("sample_interval_s", "presence_timeout_s", "idle_stop_s", "chart_window_s", "chart_refresh_s",
+                     "report_window_s",
                      "max_upload_mb", "max_video_s", "media_fps", "status_interval_s"):
             _check(getattr(self, name) > 0, name, "must be > 0", getattr(self, name))
         _check(
@@ -250,6 +259,8 @@ class AppConfig:
         )
         _check(160 <= self.camera_width <= 1920, "camera_width", "must be in [160, 1920]", self.camera_width)
         _check(1 <= self.camera_fps <= 60, "camera_fps", "must be in [1, 60]", self.camera_fps)
+        _check(self.camera_kbps == 0 or 30 <= self.camera_kbps <= 10000, "camera_kbps",
+               "must be 0 (no cap) or in [30, 10000]", self.camera_kbps)
         _check(160 <= self.preview_width <= 1920, "preview_width", "must be in [160, 1920]", self.preview_width)
         _check(self.trend_points >= 1, "trend_points", "must be >= 1", self.trend_points)
         _check(1 <= self.detect_every <= 30, "detect_every", "must be in [1, 30]", self.detect_every)
@@ -505,10 +516,12 @@ _APP_VARS: dict[str, tuple[str, Callable[[Any, str], Any]]] = {
     "idle_stop_s": ("CLASSMOOD_IDLE_STOP_S", _number),
     "sample_interval_s": ("CLASSMOOD_SAMPLE_INTERVAL_S", _number),
     "chart_window_s": ("CLASSMOOD_CHART_WINDOW_S", _number),
+    "chart_refresh_s": ("CLASSMOOD_CHART_REFRESH_S", _number),
     "report_window_s": ("CLASSMOOD_REPORT_WINDOW_S", _number),
     "trend_points": ("CLASSMOOD_TREND_POINTS", _integer),
     "camera_width": ("CLASSMOOD_CAMERA_WIDTH", _integer),
     "camera_fps": ("CLASSMOOD_CAMERA_FPS", _number),
+    "camera_kbps": ("CLASSMOOD_CAMERA_KBPS", _integer),
     "preview_width": ("CLASSMOOD_PREVIEW_WIDTH", _integer),
     "status_interval_s": ("CLASSMOOD_STATUS_INTERVAL_S", _number),
     "max_upload_mb": ("CLASSMOOD_MAX_UPLOAD_MB", _number),

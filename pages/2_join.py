@@ -231,7 +231,7 @@ def step_camera() -> None:
                frontend_rtc_configuration=browser_rtc_configuration(cfg, st.session_state[turn_key]),
                server_rtc_configuration=cfg.rtc_configuration(),
                media_stream_constraints=cfg.media_stream_constraints(),
-               translations={"device_access_denied": CAMERA_DENIED})
+               translations={"device_access_denied": CAMERA_DENIED}, max_kbps=cfg.camera_kbps)
         if keeper.phase in (CameraPhase.STARTING, CameraPhase.LIVE, CameraPhase.RECONNECTING):
             st.button("Turn my camera off", on_click=turn_off, args=(student,))
         else:

@@ -23,7 +23,8 @@ ends the lecture and measures again. It prints one markdown table row per run:
 - all Chromium processes' CPU %, and the whole machine's (what else ran).
 
 A run FAILS when a student needed a second press, was not present in time, stopped
-streaming during the window, or was not told that the lecture ended; ``--repeat K`` runs each
+streaming during the window, got fewer than ``--min-fps`` (2) analyzed frames a second in it,
+or was not told that the lecture ended; ``--repeat K`` runs each
 size K times and prints how many passed. With ``--pin`` the server runs on core 0 and the
 browsers on core 1 (from about six students the browsers' software video encoders starve the
 server otherwise; say so beside any figure).
@@ -56,7 +57,7 @@ from browser import (  # noqa: E402  (tests/browser.py: the browser tests' helpe
     camera_scene,
     descendants,
     is_chromium,
-    join_as,
+    join_in,
     launch_browser,
     metrics,
     open_dashboard,
@@ -121,6 +122,7 @@ class Row:
     fps_min: float
     fps_mean: float
     received_fps: float
+    sent_kbps: float
     idle_cpu: float
     server_cpu: float
     ended_cpu: float
@@ -140,7 +142,7 @@ class Row:
     def markdown(self) -> str:
         verdict = "pass" if self.failure is None else f"FAIL: {self.failure}"
         return (
-            f"| {self.students} | {self.presses} | {self.all_present_s:.1f} | {self.received_fps:.1f} | "
+            f"| {self.students} | {self.presses} | {self.all_present_s:.1f} | {self.received_fps:.1f} | {self.sent_kbps:.0f} | "
             f"{self.fps_min:.2f} / {self.fps_mean:.2f} | "
             f"{self.idle_cpu:.0f} | {self.server_cpu:.0f} | {self.per_student:.1f} | {self.capacity:.0f} | "
             f"{self.ended_cpu:.0f} | {self.server_rss:.0f} | {self.chromium_cpu:.0f} | {self.machine_cpu:.0f} | {verdict} |"
@@ -148,23 +150,32 @@ class Row:
 
 
 HEADER = (
-    "| students | presses (max) | all present after (s) | received fps /student | analyzed fps /student (min / mean) "
+    "| students | presses (max) | all present after (s) | received fps /student | sent kbit/s /student | analyzed fps /student (min / mean) "
     "| server CPU % idle "
     "| server CPU % | per student % | projected 2-core capacity | CPU % after the end | server RSS MB "
     "| Chromium CPU % (all) | machine CPU % | run |\n"
-    "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+    "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
 )
 
 ANALYZED = re.compile(r"Frames analyzed: (\d+) of (\d+) received")
 
 
-def analyzed_frames(page) -> tuple[int, int] | None:
-    """The analyzed and received frame counts the student's page shows (pages/2_join.py)."""
-    try:
-        match = ANALYZED.search(page.locator("body").inner_text(timeout=5000))
-    except Exception:
-        return None
-    return (int(match.group(1)), int(match.group(2))) if match else None
+def analyzed_frames(page, deadline_s: float = 10.0) -> tuple[int, int] | None:
+    """The analyzed and received frame counts the student's page shows (pages/2_join.py).
+
+    The status fragment redraws itself every few seconds, so one read can fall between two
+    drawings; it is read again until ``deadline_s``. ``None`` means the page never showed them."""
+    end = time.monotonic() + deadline_s
+    while True:
+        try:
+            match = ANALYZED.search(page.locator("body").inner_text(timeout=5000))
+        except Exception:
+            match = None
+        if match:
+            return int(match.group(1)), int(match.group(2))
+        if time.monotonic() >= end:
+            return None
+        page.wait_for_timeout(500)
 
 
 TRACKS = """() => Array.from(document.querySelectorAll("video")).flatMap(v => v.srcObject ? v.srcObject.getVideoTracks() : [])
@@ -180,6 +191,45 @@ def camera_tracks(page) -> list[str]:
         except Exception:
             pass
     return found
+
+
+# Every RTCPeerConnection a page (or its component iframe) makes, kept for ``sent_bytes``.
+KEEP_PEERS = """(() => { const P = window.RTCPeerConnection; if (!P) return; window.__peers = [];
+  window.RTCPeerConnection = class extends P { constructor(...a) { super(...a); window.__peers.push(this);
+    const id = window.__peers.length, say = (what) => console.log(`peer ${id}: ${what}`);
+    say("created"); this.addEventListener("icegatheringstatechange", () => say(`gathering ${this.iceGatheringState}`));
+    this.addEventListener("iceconnectionstatechange", () => say(`ice ${this.iceConnectionState}`));
+    this.addEventListener("connectionstatechange", () => say(`connection ${this.connectionState}`));
+    this.addEventListener("signalingstatechange", () => say(`signaling ${this.signalingState}`)); } }; })();"""
+SENT = """async () => { let sent = 0; for (const pc of (window.__peers || [])) {
+  (await pc.getStats()).forEach(s => { if (s.type === "outbound-rtp" && s.kind === "video") sent += s.bytesSent; }); }
+  return sent; }"""
+
+
+CAPS = """() => (window.__peers || []).map(pc => pc.remoteDescription ?
+  ((pc.remoteDescription.sdp.match(/b=AS:\\d+/) || ["no b=AS"])[0]) : "no answer")"""
+
+
+def answer_caps(page) -> list[str]:
+    """The bitrate cap of each answer the student's browser was given (``b=AS``, kbit/s)."""
+    found = []
+    for frame in page.frames:
+        try:
+            found += frame.evaluate(CAPS)
+        except Exception:
+            pass
+    return found
+
+
+def sent_bytes(page) -> int:
+    """Video bytes the student's browser has sent so far, from its own WebRTC statistics."""
+    total = 0
+    for frame in page.frames:
+        try:
+            total += int(frame.evaluate(SENT))
+        except Exception:
+            pass
+    return total
 
 
 def write_noisy_y4m(path: Path, frame_bgr, sigma: float, fps: int, frames: int = 15) -> None:
@@ -226,6 +276,7 @@ def measure(n: int, args, fer_split, sync_api, workdir: Path) -> Row:
         "CLASSMOOD_ANALYSIS_FPS": str(args.analysis_fps),
         "CLASSMOOD_CAMERA_WIDTH": str(args.request_width),
         "CLASSMOOD_CAMERA_FPS": str(args.request_fps),
+        "CLASSMOOD_CAMERA_KBPS": str(args.kbps),
         "CLASSMOOD_PRESENCE_TIMEOUT_S": str(args.presence_timeout),
         "CLASSMOOD_SAMPLE_INTERVAL_S": "1",
         "CLASSMOOD_STATUS_INTERVAL_S": str(args.status_interval),
@@ -261,7 +312,10 @@ def measure(n: int, args, fer_split, sync_api, workdir: Path) -> Row:
 
             browsers = [launch_browser(p, camera) for camera in cameras]
             started = time.monotonic()
-            pages = [join_as(b, server.url, code, f"Student {i + 1}") for i, b in enumerate(browsers)]
+            contexts = [b.new_context(permissions=["camera"], viewport={"width": 1280, "height": 900}) for b in browsers]
+            for context in contexts:
+                context.add_init_script(KEEP_PEERS)
+            pages = [join_in(c, server.url, code, f"Student {i + 1}") for i, c in enumerate(contexts)]
             console = {i: [] for i in range(n)}
             for i, page in enumerate(pages):
                 page.on("console", lambda m, i=i: console[i].append(f"{time.monotonic():.2f} {m.type}: {m.text[:300]}"))
@@ -294,11 +348,15 @@ def measure(n: int, args, fer_split, sync_api, workdir: Path) -> Row:
                 failure = f"a student had to press {presses} times"
 
             teacher.wait_for_timeout(args.warmup * 1000)
-            print(f"N={n}: camera tracks of student 1: {', '.join(camera_tracks(pages[0])) or '?'}", file=sys.stderr)
+            print(f"N={n}: camera tracks of student 1: {', '.join(camera_tracks(pages[0])) or '?'}; "
+                  f"answer: {', '.join(answer_caps(pages[0])) or '?'}", file=sys.stderr)
             frames0 = [analyzed_frames(page) for page in pages]
+            sent0 = [sent_bytes(page) for page in pages]
             server_cpu, chrome0, machine0, window = window_cpu(server.pid, args.seconds, teacher)
             chrome1, machine1 = chromium_cpu(), machine_busy()
+            sent1 = [sent_bytes(page) for page in pages]
             frames1 = [analyzed_frames(page) for page in pages]
+            sent_kbps = sum(b - a for a, b in zip(sent0, sent1)) * 8 / 1000 / window / n
             rss = rss_mb(server.pid)
             teacher.screenshot(path=str(workdir / f"dashboard{n}.png"))
             fps = [(b[0] - a[0]) / window if a and b else 0.0 for a, b in zip(frames0, frames1)]
@@ -306,6 +364,12 @@ def measure(n: int, args, fer_split, sync_api, workdir: Path) -> Row:
             dropped = [i + 1 for i, page in enumerate(pages) if not streaming(page)]
             if dropped and failure is None:
                 failure = f"student(s) {dropped} stopped streaming during the window"
+            unread = [i + 1 for i, (a, b) in enumerate(zip(frames0, frames1)) if not (a and b)]
+            if unread and failure is None:
+                failure = f"student(s) {unread}: the page showed no frame counts"
+            slow = [i + 1 for i, rate in enumerate(fps) if rate < args.min_fps]
+            if slow and failure is None:
+                failure = f"student(s) {slow} got under {args.min_fps:g} analyzed fps"
 
             # The teacher ends the lecture: every page must say so, and the server go back to idle.
             store.close_room(code)
@@ -319,6 +383,8 @@ def measure(n: int, args, fer_split, sync_api, workdir: Path) -> Row:
             ended_cpu = window_cpu(server.pid, args.idle_seconds, teacher)[0]
             if failure is not None:
                 keep_failure(failure)
+            for i in range(n):  # every run's, for a slow start that did not fail
+                (workdir / f"student{i + 1}-console.txt").write_text("\n".join(console[i]))
             for b in (teacher_browser, *browsers):
                 b.close()
         if args.pin:
@@ -332,6 +398,7 @@ def measure(n: int, args, fer_split, sync_api, workdir: Path) -> Row:
         fps_min=min(fps),
         fps_mean=sum(fps) / len(fps),
         received_fps=sum(received) / len(received),
+        sent_kbps=sent_kbps,
         idle_cpu=idle_cpu,
         server_cpu=server_cpu,
         ended_cpu=ended_cpu,
@@ -360,11 +427,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="sensor noise of the fake cameras, gray levels (default 0: a still frame)")
     parser.add_argument("--request-width", type=int, default=0, help="CLASSMOOD_CAMERA_WIDTH (default: the app's)")
     parser.add_argument("--request-fps", type=float, default=0, help="CLASSMOOD_CAMERA_FPS (default: the app's)")
+    parser.add_argument("--kbps", type=int, default=-1, help="CLASSMOOD_CAMERA_KBPS, 0 for no cap (default: the app's)")
     parser.add_argument("--analysis-fps", type=float, default=3, help="CLASSMOOD_ANALYSIS_FPS (default 3, the app's)")
     parser.add_argument("--status-interval", type=float, default=3, help="CLASSMOOD_STATUS_INTERVAL_S (default 3, the app's)")
     parser.add_argument("--post-script-gc", action="store_true", help="Streamlit's runner.postScriptGC on (the app has it off)")
     parser.add_argument("--presence-timeout", type=float, default=5, help="CLASSMOOD_PRESENCE_TIMEOUT_S (default 5)")
     parser.add_argument("--model", type=Path, default=None, help="CLASSMOOD_MODEL_PATH (default: the app's default)")
+    parser.add_argument("--min-fps", type=float, default=2.0,
+                        help="a run fails if any student got fewer analyzed frames a second (default 2)")
     parser.add_argument("--join-timeout", type=float, default=90, help="seconds allowed until all are present")
     parser.add_argument("--pin", action="store_true", help="server on core 0, browsers on core 1")
     parser.add_argument("--trace-stops", action="store_true", help="log the stack of every WebRtcWorker.stop")
@@ -373,6 +443,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args.request_width = args.request_width or AppConfig().camera_width
     args.request_fps = args.request_fps or AppConfig().camera_fps
+    args.kbps = AppConfig().camera_kbps if args.kbps < 0 else args.kbps
     sizes = [int(n) for n in args.students.split(",")]
 
     # A SIGTERM (a CI timeout) unwinds like Ctrl-C, so every server and browser is stopped.
@@ -391,11 +462,12 @@ def main(argv: list[str] | None = None) -> int:
 
     cpu_model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                       if line.startswith("model name")), "?")
+    cap = f"at most {args.kbps} kbit/s" if args.kbps else "no bitrate cap"
     print(f"Command: `{shlex.join([sys.executable, *sys.argv])}`  ")
     print(f"Machine: {os.cpu_count()} cores ({cpu_model}), load average at start "
           f"{' '.join(Path('/proc/loadavg').read_text().split()[:3])}  ")
     print(f"Camera {args.width}x{args.height} at {args.fps:g} fps per student (asked for width "
-          f"{args.request_width}, {args.request_fps:g} fps), analysis {args.analysis_fps:g} fps, "
+          f"{args.request_width}, {args.request_fps:g} fps, {cap}), analysis {args.analysis_fps:g} fps, "
           f"sensor noise {args.noise:g}, status every {args.status_interval:g} s, postScriptGC {'on' if args.post_script_gc else 'off'}, "
           f"one sample a second, a teacher dashboard open, each student in its own Chromium"
           f"{', server pinned to core 0 and browsers to core 1' if args.pin else ''}.\n", flush=True)
@@ -412,7 +484,7 @@ def main(argv: list[str] | None = None) -> int:
                 except Exception as error:  # not everyone present in time, a page that never loaded: results too
                     if not isinstance(error, (AssertionError, sync_api.Error)):
                         raise
-                    rows.append(f"| {n} | | FAIL: {str(error).splitlines()[0]} | | | | | | | | | | | |")
+                    rows.append(f"| {n} | | FAIL: {str(error).splitlines()[0]} | | | | | | | | | | | | |")
                     failed = True
                 passed[n] = passed.get(n, 0) + (not failed)
                 if failed:
@@ -423,6 +495,8 @@ def main(argv: list[str] | None = None) -> int:
                 else:
                     ARTIFACTS.mkdir(parents=True, exist_ok=True)
                     shutil.copyfile(workdir / f"server{n}.log", ARTIFACTS / f"load-{n}-run{run}-server.log")
+                    for log in workdir.glob("student*-console.txt"):
+                        shutil.copyfile(log, ARTIFACTS / f"load-{n}-run{run}-{log.name}")
                 print(f"N={n} done: {rows[-1]}", file=sys.stderr, flush=True)
         finally:
             for pid in chromium_pids():  # any browser the driver did not take down

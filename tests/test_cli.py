@@ -93,7 +93,7 @@ def test_gray_rgba_and_16_bit_images_are_analyzed(run, tmp_path, astronaut, conv
     assert len(json.loads((tmp_path / "out" / "odd.faces.json").read_text())["faces"]) == 1
 
 
-def test_a_12000_pixel_image_is_refused_by_default_and_analyzed_when_the_limit_allows_it(run, tmp_path, monkeypatch):
+def test_a_12000_pixel_image_is_refused_by_default_and_the_pixel_limit_is_a_setting(run, tmp_path, monkeypatch):
     huge = _write(tmp_path, "huge.png", png_bomb(12000, 12000))
     code, _, err = run(huge)
     assert code == 1 and "12000x12000" in err and "50 megapixels" in err

@@ -36,6 +36,7 @@ from streamlit_webrtc.sink import VideoSinkTrack
 from streamlit_webrtc.webrtc import SignallingTimeoutError
 
 from fer.classroom.live import CameraKeeper, StudentStream
+from fer.classroom.sdp import cap_video_bitrate
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +132,23 @@ def answer_pending(key: str) -> bool:
     return bool(context is not None and context._sdp_answer_json and not context._is_sdp_answer_sent)
 
 
+def cap_answer(context: Any, kbps: int) -> bool:
+    """Write the send-bitrate cap (:mod:`fer.classroom.sdp`) into an answer not yet sent.
+
+    streamlit-webrtc makes the answer in one run and hands it to the browser in the next, so
+    the answer is rewritten between the two, before the component renders. Returns whether it
+    changed the answer."""
+    answer = getattr(context, "_sdp_answer_json", None) if context is not None else None
+    if not answer or context._is_sdp_answer_sent or kbps <= 0:
+        return False
+    parsed = json.loads(answer)
+    capped = cap_video_bitrate(parsed["sdp"], kbps)
+    if capped == parsed["sdp"]:
+        return False
+    context._sdp_answer_json = json.dumps({**parsed, "sdp": capped})
+    return True
+
+
 def stopper(key: str) -> Callable[[], None]:
     """A callable that stops this session's WebRTC worker from any thread (no ``st.*`` inside).
 
@@ -158,12 +176,16 @@ def stop_camera(key: str) -> None:
 
 
 def camera(key: str, stream: StudentStream, keeper: CameraKeeper, *, frontend_rtc_configuration: dict,
-           server_rtc_configuration: dict, media_stream_constraints: dict, translations: dict | None = None) -> None:
-    """Render the student's camera component for ``stream``, as ``keeper`` wants it."""
+           server_rtc_configuration: dict, media_stream_constraints: dict, translations: dict | None = None,
+           max_kbps: int = 0) -> None:
+    """Render the student's camera component for ``stream``, as ``keeper`` wants it; the browser
+    is asked to send at most ``max_kbps`` (0: no cap)."""
     session = st.session_state
     state = session.setdefault(f"{key}:camera", CameraState())
     guard(session, key, state)
     context = session.get(key)
+    if cap_answer(context, max_kbps):
+        log.info("camera %s: answer capped at %d kbit/s", key, max_kbps)
     value = component_value(session, key)
     playing = bool(context is not None and context.state.playing)
     signalling = bool(context is not None and context.state.signalling)

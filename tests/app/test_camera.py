@@ -8,6 +8,7 @@ The session is a plain dict here, which is what the guard reads of ``st.session_
 from __future__ import annotations
 
 import asyncio
+import json
 from types import SimpleNamespace
 
 import pytest
@@ -15,7 +16,8 @@ from aiortc.contrib.media import MediaRelay
 from streamlit_webrtc import component as webrtc_component
 from streamlit_webrtc.webrtc import WebRtcMode, WebRtcWorker
 
-from ui.camera import CameraState, frontend_key, guard, remember_worker
+from fer.classroom.sdp import video_bitrate_cap
+from ui.camera import CameraState, cap_answer, frontend_key, guard, remember_worker
 
 KEY = "student-s1"
 
@@ -105,3 +107,27 @@ def test_the_same_offer_on_every_rerun_keeps_the_worker(loop):
 def test_a_first_render_has_nothing_to_guard():
     state = CameraState()
     assert guard({}, KEY, state) is None and state.resets == []
+
+
+ANSWER = "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 97\r\nc=IN IP4 0.0.0.0\r\na=recvonly\r\n"
+
+
+def test_an_answer_not_yet_sent_is_capped_before_the_component_renders_it():
+    context = webrtc_component.WebRtcStreamerContext(worker=None, state=webrtc_component.WebRtcStreamerState(False, True))
+    context._sdp_answer_json = json.dumps({"sdp": ANSWER, "type": "answer"})
+    context._is_sdp_answer_sent = False
+    assert cap_answer(context, 150)
+    sent = json.loads(context._sdp_answer_json)
+    assert sent["type"] == "answer" and video_bitrate_cap(sent["sdp"]) == 150
+    assert not cap_answer(context, 150)  # already capped: left as it is
+
+
+def test_an_answer_already_sent_or_no_cap_is_left_alone():
+    context = webrtc_component.WebRtcStreamerContext(worker=None, state=webrtc_component.WebRtcStreamerState(True, False))
+    context._sdp_answer_json = json.dumps({"sdp": ANSWER, "type": "answer"})
+    context._is_sdp_answer_sent = True
+    assert not cap_answer(context, 150)
+    context._is_sdp_answer_sent = False
+    assert not cap_answer(context, 0)
+    assert json.loads(context._sdp_answer_json)["sdp"] == ANSWER
+    assert not cap_answer(None, 150)
