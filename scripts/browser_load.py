@@ -12,6 +12,9 @@ ends the lecture and measures again. It prints one markdown table row per run:
 
 - presses: the most presses any student needed (the run FAILS above 1: a student who had
   to press twice is a student the class nearly lost);
+- stream restarts: how often the app restarted a stream that ended without the student
+  asking, from joining to the end of the window (the server's log); on loopback every one
+  is a fault of the live path, not of a network;
 - all present after: seconds from the first press until every student had a face sample;
 - frames received and analyzed per second per student, read from each student's page
   ("Frames analyzed: A of R received"): received is what the browser really sends;
@@ -118,6 +121,7 @@ def machine_busy() -> tuple[float, float]:
 class Row:
     students: int
     presses: int
+    restarts: int
     all_present_s: float
     fps_min: float
     fps_mean: float
@@ -142,7 +146,7 @@ class Row:
     def markdown(self) -> str:
         verdict = "pass" if self.failure is None else f"FAIL: {self.failure}"
         return (
-            f"| {self.students} | {self.presses} | {self.all_present_s:.1f} | {self.received_fps:.1f} | {self.sent_kbps:.0f} | "
+            f"| {self.students} | {self.presses} | {self.restarts} | {self.all_present_s:.1f} | {self.received_fps:.1f} | {self.sent_kbps:.0f} | "
             f"{self.fps_min:.2f} / {self.fps_mean:.2f} | "
             f"{self.idle_cpu:.0f} | {self.server_cpu:.0f} | {self.per_student:.1f} | {self.capacity:.0f} | "
             f"{self.ended_cpu:.0f} | {self.server_rss:.0f} | {self.chromium_cpu:.0f} | {self.machine_cpu:.0f} | {verdict} |"
@@ -150,14 +154,16 @@ class Row:
 
 
 HEADER = (
-    "| students | presses (max) | all present after (s) | received fps /student | sent kbit/s /student | analyzed fps /student (min / mean) "
+    "| students | presses (max) | stream restarts | all present after (s) | received fps /student | sent kbit/s /student | analyzed fps /student (min / mean) "
     "| server CPU % idle "
     "| server CPU % | per student % | projected 2-core capacity | CPU % after the end | server RSS MB "
     "| Chromium CPU % (all) | machine CPU % | run |\n"
-    "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+    "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
 )
 
 ANALYZED = re.compile(r"Frames analyzed: (\d+) of (\d+) received")
+#: fer.classroom.live's log line when the app restarts a stream that ended unasked.
+RESTART = re.compile(r"camera \w+: \w+ -> reconnecting")
 
 
 def analyzed_frames(page, deadline_s: float = 10.0) -> tuple[int, int] | None:
@@ -207,11 +213,12 @@ SENT = """async () => { let sent = 0; for (const pc of (window.__peers || [])) {
 
 
 CAPS = """() => (window.__peers || []).map(pc => pc.remoteDescription ?
-  ((pc.remoteDescription.sdp.match(/b=AS:\\d+/) || ["no b=AS"])[0]) : "no answer")"""
+  ((pc.remoteDescription.sdp.match(/b=(AS|TIAS):\\d+/) || ["no cap"])[0]) : "no answer")"""
 
 
 def answer_caps(page) -> list[str]:
-    """The bitrate cap of each answer the student's browser was given (``b=AS``, kbit/s)."""
+    """The bitrate cap of each answer the student's browser was given (``b=AS`` in kbit/s, or
+    ``b=TIAS`` in bit/s, which Chrome keeps in its place when the answer had both)."""
     found = []
     for frame in page.frames:
         try:
@@ -280,6 +287,7 @@ def measure(n: int, args, fer_split, sync_api, workdir: Path) -> Row:
         "CLASSMOOD_PRESENCE_TIMEOUT_S": str(args.presence_timeout),
         "CLASSMOOD_SAMPLE_INTERVAL_S": "1",
         "CLASSMOOD_STATUS_INTERVAL_S": str(args.status_interval),
+        "CLASSMOOD_CHART_REFRESH_S": str(args.chart_refresh),
     }
     env["STREAMLIT_RUNNER_POST_SCRIPT_GC"] = "true" if args.post_script_gc else "false"
     if args.trace_stops:
@@ -357,6 +365,7 @@ def measure(n: int, args, fer_split, sync_api, workdir: Path) -> Row:
             sent1 = [sent_bytes(page) for page in pages]
             frames1 = [analyzed_frames(page) for page in pages]
             sent_kbps = sum(b - a for a, b in zip(sent0, sent1)) * 8 / 1000 / window / n
+            restarts = len(RESTART.findall(server.log_path.read_text(errors="replace")))
             rss = rss_mb(server.pid)
             teacher.screenshot(path=str(workdir / f"dashboard{n}.png"))
             fps = [(b[0] - a[0]) / window if a and b else 0.0 for a, b in zip(frames0, frames1)]
@@ -394,6 +403,7 @@ def measure(n: int, args, fer_split, sync_api, workdir: Path) -> Row:
     return Row(
         students=n,
         presses=presses,
+        restarts=restarts,
         all_present_s=all_present_s,
         fps_min=min(fps),
         fps_mean=sum(fps) / len(fps),
@@ -430,6 +440,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kbps", type=int, default=-1, help="CLASSMOOD_CAMERA_KBPS, 0 for no cap (default: the app's)")
     parser.add_argument("--analysis-fps", type=float, default=3, help="CLASSMOOD_ANALYSIS_FPS (default 3, the app's)")
     parser.add_argument("--status-interval", type=float, default=3, help="CLASSMOOD_STATUS_INTERVAL_S (default 3, the app's)")
+    parser.add_argument("--chart-refresh", type=float, default=0,
+                        help="CLASSMOOD_CHART_REFRESH_S, the dashboard's chart redraws (default: the app's)")
     parser.add_argument("--post-script-gc", action="store_true", help="Streamlit's runner.postScriptGC on (the app has it off)")
     parser.add_argument("--presence-timeout", type=float, default=5, help="CLASSMOOD_PRESENCE_TIMEOUT_S (default 5)")
     parser.add_argument("--model", type=Path, default=None, help="CLASSMOOD_MODEL_PATH (default: the app's default)")
@@ -444,6 +456,7 @@ def main(argv: list[str] | None = None) -> int:
     args.request_width = args.request_width or AppConfig().camera_width
     args.request_fps = args.request_fps or AppConfig().camera_fps
     args.kbps = AppConfig().camera_kbps if args.kbps < 0 else args.kbps
+    args.chart_refresh = args.chart_refresh or AppConfig().chart_refresh_s
     sizes = [int(n) for n in args.students.split(",")]
 
     # A SIGTERM (a CI timeout) unwinds like Ctrl-C, so every server and browser is stopped.
@@ -468,7 +481,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{' '.join(Path('/proc/loadavg').read_text().split()[:3])}  ")
     print(f"Camera {args.width}x{args.height} at {args.fps:g} fps per student (asked for width "
           f"{args.request_width}, {args.request_fps:g} fps, {cap}), analysis {args.analysis_fps:g} fps, "
-          f"sensor noise {args.noise:g}, status every {args.status_interval:g} s, postScriptGC {'on' if args.post_script_gc else 'off'}, "
+          f"sensor noise {args.noise:g}, status every {args.status_interval:g} s, dashboard charts every {args.chart_refresh:g} s, postScriptGC {'on' if args.post_script_gc else 'off'}, "
           f"one sample a second, a teacher dashboard open, each student in its own Chromium"
           f"{', server pinned to core 0 and browsers to core 1' if args.pin else ''}.\n", flush=True)
     rows, passed = [], {}
@@ -484,7 +497,7 @@ def main(argv: list[str] | None = None) -> int:
                 except Exception as error:  # not everyone present in time, a page that never loaded: results too
                     if not isinstance(error, (AssertionError, sync_api.Error)):
                         raise
-                    rows.append(f"| {n} | | FAIL: {str(error).splitlines()[0]} | | | | | | | | | | | | |")
+                    rows.append(f"| {n} | | | FAIL: {str(error).splitlines()[0]} | | | | | | | | | | | | |")
                     failed = True
                 passed[n] = passed.get(n, 0) + (not failed)
                 if failed:

@@ -47,9 +47,9 @@ TEST_SERVER_ENV = {
     "TF_CPP_MIN_LOG_LEVEL": "2",
 }
 
-#: ``python -c`` bootstrap of the server: the app's own loggers (``fer.*``, e.g. fer.classroom.live's
-#: "stopping its worker") go to stderr at INFO, then Streamlit's CLI runs as ``python -m
-#: streamlit`` would. Streamlit configures only its own loggers, so without this the app's
+#: ``python -c`` bootstrap of the server: the app's own loggers (``fer.*`` and ``ui.*``, e.g.
+#: fer.classroom.live's "stopping its worker", ui.camera's context resets) go to stderr at
+#: INFO, then Streamlit's CLI runs as ``python -m streamlit`` would. Streamlit configures only its own loggers, so without this the app's
 #: INFO lines are dropped. ``kill -USR1`` makes it write every thread's stack to its log. With
 #: ``CLASSMOOD_TRACE_WORKER_STOP`` set, every ``WebRtcWorker.stop`` logs the stack that called it
 #: (which of streamlit-webrtc's paths ended a stream; shared/notes/live-path.md).
@@ -58,9 +58,9 @@ _SERVER_BOOT = (
     "faulthandler.register(signal.SIGUSR1, all_threads=True)\n"
     "handler = logging.StreamHandler(sys.stderr)\n"
     "handler.setFormatter(logging.Formatter('%(asctime)s %(levelname)s %(name)s: %(message)s'))\n"
-    "fer_log = logging.getLogger('fer')\n"
-    "fer_log.setLevel(logging.INFO)\n"
-    "fer_log.addHandler(handler)\n"
+    "for name in ('fer', 'ui'):\n"
+    "    logging.getLogger(name).setLevel(logging.INFO)\n"
+    "    logging.getLogger(name).addHandler(handler)\n"
     "import os\n"
     "if os.environ.get('CLASSMOOD_TRACE_WORKER_STOP'):\n"
     "    import importlib.abc, importlib.machinery, traceback\n"

@@ -4,8 +4,9 @@ streamlit-webrtc 0.79 ends a working stream in ways the page never asked for
 (shared/notes/live-path.md and the README's live path): its orphaned-context test resets a
 context whose script run count moved on by two between renders, which Streamlit's fast
 reruns produce on the same page; and when the browser sends a new offer while an old worker
-still exists, it answers nothing, so the browser waits forever. :func:`camera` replaces the
-first with a test that reruns cannot fool, drops the stale worker on a new offer, and drives
+still exists, it answers nothing, or sends the old worker's answer, which the browser applies
+to its new connection, where ICE then fails. :func:`camera` replaces the first with a test
+that reruns cannot fool, drops a worker that does not answer the latest offer, and drives
 the component's ``desired_playing_state`` from a :class:`fer.classroom.live.CameraKeeper`,
 which restarts streams that end without the student asking.
 
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -41,12 +43,21 @@ from fer.classroom.sdp import cap_video_bitrate
 log = logging.getLogger(__name__)
 
 
+#: Seconds an offer must have been the component's latest before its answer goes to the
+#: browser. The component can start several peer connections within a fraction of a second
+#: (:func:`guard`), and the browser applies the first answer it gets to its latest one; an
+#: answer sent before the last offer arrived is the wrong one and costs the student a failed
+#: ICE check of 15-30 s. A second is nothing beside that, and more than the spread of the
+#: offers the harness saw on a loaded machine (``scripts/browser_load.py``, the README).
+OFFER_SETTLE_S = 1.0
+
+
 @dataclass
 class CameraState:
     """What the wrapper remembers of one component between runs (in the session)."""
 
-    worker_id: int | None = None  # id() of the worker the component's context holds
-    offer: str | None = None  # the SDP offer that worker answers
+    offer: str | None = None  # ICE ufrag of the latest offer the component sent
+    offer_seen_at: float = 0.0  # monotonic time it was first seen
     resets: list[str] = field(default_factory=list)  # why the wrapper reset the context, for the log and tests
 
 
@@ -65,6 +76,24 @@ def offer_sdp(value: dict | None) -> str | None:
     return offer.get("sdp") if isinstance(offer, dict) else None
 
 
+def ice_ufrag(sdp: str | None) -> str | None:
+    """The ``a=ice-ufrag`` of an SDP: which of the browser's peer connections it belongs to.
+
+    Every RTCPeerConnection draws its own ICE credentials (RFC 8839), so an offer and the
+    worker that answers it carry the same one, whatever either side re-serializes."""
+    for line in (sdp or "").splitlines():
+        if line.startswith("a=ice-ufrag:"):
+            return line[len("a=ice-ufrag:"):].strip()
+    return None
+
+
+def answered_ufrag(worker: Any) -> str | None:
+    """The ICE ufrag of the offer ``worker`` answers (its peer connection's remote description)."""
+    pc = getattr(worker, "pc", None)
+    description = pc.remoteDescription if pc is not None else None
+    return ice_ufrag(description.sdp) if description is not None else None
+
+
 def guard(session: Any, key: str, state: CameraState) -> str | None:
     """Before the component renders: reset its context only when it is really stale.
 
@@ -78,10 +107,17 @@ def guard(session: Any, key: str, state: CameraState) -> str | None:
       or more) is switched off: the count is raised on the event loop thread when a run's
       end is sent, so a fast rerun can read it before the previous run was counted and see
       a jump of two on the same page, and then it stopped a working stream.
-    - *stale worker*: the browser sent a new offer (it restarted by itself after a
-      disconnect) while the context still holds the worker of the old one. The component
-      would keep the old worker and never answer; the old worker is stopped so that a new
-      one answers.
+    - *stale worker*: the component's latest offer is not the one the context's worker
+      answers. The browser restarted by itself after a disconnect, or, most often, the
+      component started several peer connections at once: its start waits for a module
+      import before it counts as started, and every render meanwhile (new argument objects)
+      starts again, so two or three offers leave within milliseconds and the server may make
+      its worker for the first. The component would send that worker's answer, and the
+      browser would apply it to its latest connection, whose ICE credentials it does not
+      match: ICE fails some 15-30 s later and the student waits for a restart. The worker is
+      stopped so that a new one answers the latest offer. Which offer a worker answers is
+      read from the worker itself (:func:`answered_ufrag`), never from notes taken after a
+      render: a run cut short by a rerun takes no notes.
     """
     context = session.get(key) if hasattr(session, "get") else None
     if context is None:
@@ -90,34 +126,26 @@ def guard(session: Any, key: str, state: CameraState) -> str | None:
     if frontend_key(key) not in session:
         reason = "orphaned"
     else:
-        value = component_value(session, key)
-        offer = offer_sdp(value)
+        offer = ice_ufrag(offer_sdp(component_value(session, key)))
         worker = context._get_worker()
-        if worker is not None and offer and state.offer is not None and offer != state.offer:
+        if worker is not None and offer is not None and answered_ufrag(worker) != offer:
             reason = "new offer"
     if reason is not None:
         webrtc_component._reset_context(context)
-        value = component_value(session, key)
-        if value is not None:
-            # The component decides on the frontend's state: keep it, or its next run would
-            # take a signalling browser for an idle one and stop the worker it just made.
-            context._set_state(webrtc_component.compile_state(value))
-        state.worker_id = state.offer = None
         state.resets.append(reason)
         log.info("camera %s: context reset (%s)", key, reason)
+    value = component_value(session, key)
+    if value is not None and context.state != webrtc_component.compile_state(value):
+        # The context's state is the frontend's, read afresh every run. streamlit-webrtc
+        # updates it only when the component's value changes, and every reset (ours above,
+        # or its own) sets it to "idle": left so, a browser that is still signalling looks
+        # idle, and the component's stop branch drops each worker it makes for the offer the
+        # browser holds, run after run, until the browser gives up on ICE.
+        if reason is None:
+            log.info("camera %s: state re-read from the component (%s)", key, webrtc_component.compile_state(value))
+        context._set_state(webrtc_component.compile_state(value))
     context._last_rendered_run_count = None  # the run-count test above is replaced, not added to
     return reason
-
-
-def remember_worker(session: Any, key: str, state: CameraState) -> None:
-    """After the component rendered: note which offer its (new) worker answers."""
-    context = session.get(key)
-    worker = context._get_worker() if context is not None else None
-    if worker is None:
-        state.worker_id = state.offer = None
-    elif id(worker) != state.worker_id:
-        state.worker_id = id(worker)
-        state.offer = offer_sdp(component_value(session, key))
 
 
 def answer_pending(key: str) -> bool:
@@ -130,6 +158,20 @@ def answer_pending(key: str) -> bool:
     """
     context = st.session_state.get(key)
     return bool(context is not None and context._sdp_answer_json and not context._is_sdp_answer_sent)
+
+
+def answer_hold_s(state: CameraState, offer: str | None, now: float, pending: bool) -> float:
+    """How long the pending answer must wait before it goes to the browser (0: send it now).
+
+    Notes ``offer`` (an ICE ufrag) as the component's latest, with the time it was first seen,
+    and holds a pending answer until that offer has been the latest for ``OFFER_SETTLE_S``.
+    The note is taken before the component renders, so a run cut short by a rerun loses at
+    most the time it was seen, which only holds the answer a little longer."""
+    if offer is not None and offer != state.offer:
+        state.offer, state.offer_seen_at = offer, now
+    if not pending or offer is None:
+        return 0.0
+    return max(0.0, OFFER_SETTLE_S - (now - state.offer_seen_at))
 
 
 def cap_answer(context: Any, kbps: int) -> bool:
@@ -170,9 +212,6 @@ def stop_camera(key: str) -> None:
     context = st.session_state.get(key)
     if context is not None:
         webrtc_component._reset_context(context)
-    state = st.session_state.get(f"{key}:camera")
-    if state is not None:
-        state.worker_id = state.offer = None
 
 
 def camera(key: str, stream: StudentStream, keeper: CameraKeeper, *, frontend_rtc_configuration: dict,
@@ -184,9 +223,15 @@ def camera(key: str, stream: StudentStream, keeper: CameraKeeper, *, frontend_rt
     state = session.setdefault(f"{key}:camera", CameraState())
     guard(session, key, state)
     context = session.get(key)
+    value = component_value(session, key)
+    hold = answer_hold_s(state, ice_ufrag(offer_sdp(value)), time.monotonic(), answer_pending(key))
+    if hold > 0:
+        # The run after the hold has the browser's latest offers: if one came meanwhile, the
+        # guard drops this answer's worker and the latest offer is answered instead.
+        time.sleep(hold)
+        st.rerun()
     if cap_answer(context, max_kbps):
         log.info("camera %s: answer capped at %d kbit/s", key, max_kbps)
-    value = component_value(session, key)
     playing = bool(context is not None and context.state.playing)
     signalling = bool(context is not None and context.state.signalling)
     keeper.observe(value is not None, playing, signalling, stream.last_frame_at)
@@ -211,7 +256,6 @@ def camera(key: str, stream: StudentStream, keeper: CameraKeeper, *, frontend_rt
         if session.get(key) is not None:
             webrtc_component._reset_context(session[key])
         keeper.answer_failed()
-    remember_worker(session, key, state)
 
 
 def render(key: str, sink: VideoSinkTrack, desired: bool, frontend_rtc_configuration: dict,

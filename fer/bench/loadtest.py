@@ -122,6 +122,17 @@ HEADER = (
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff", ".npy", ".mp4", ".webm", ".y4m"}
 
 
+def projected_capacity(cpu_percent: float, students: int, cores: int, webrtc_percent: float = 0.0) -> int:
+    """How many students a server of ``cores`` cores holds at this run's CPU per student.
+
+    The simulation leaves out what a real browser connection costs the server (receiving and
+    decoding its video, the event loop's per-packet work, the page's own refreshes), which
+    ``scripts/browser_load.py`` measures with real Chromium students: ``webrtc_percent`` (% of a
+    core per student) adds it, so the projection is for real students, not simulated ones."""
+    per_student = cpu_percent / students + webrtc_percent
+    return int(cores * 100 // per_student) if per_student > 0 else 0
+
+
 def image_files(roots: Sequence[str | os.PathLike], since: float) -> list[str]:
     """Image or video files under ``roots`` modified after ``since`` (Unix seconds)."""
     found = []
@@ -395,6 +406,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--soak", action="store_true",
                         help="also print memory over time, its growth after --warmup and any image file written")
     parser.add_argument("--warmup", type=float, default=60.0, help="seconds before memory growth is measured (--soak)")
+    parser.add_argument("--webrtc-cost", type=float, default=0.0, metavar="PCT",
+                        help="%% of a core a real browser student costs beyond this simulation, as measured with "
+                             "scripts/browser_load.py on the same machine (the README's figure); added to the "
+                             "projected capacity of a 2-core server (default 0: the simulation alone)")
     parser.add_argument("--upload", nargs="?", const="", default=None, metavar="FILE",
                         help="also analyze this image or video as the Analyze media page does, during each run "
                              "(without FILE: a generated 60 s 1280x720 30 fps MP4 of the same scene)")
@@ -428,6 +443,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"(max {cfg.max_video_s:g} s of video, {cfg.max_video_frames} frames, {cfg.max_analysis_s:g} s of "
               "analysis) in the students' fair queue.\n")
     print(HEADER, flush=True)
+    projections: list[str] = []
     uploads: list[tuple[int, UploadRow]] = []
     for n in counts:
         def tick(at: float, mb: float) -> None:
@@ -436,6 +452,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         row = run_load(n, args.seconds, frames=frames, config=cfg, progress=tick, watch_dirs=[os.getcwd()], upload=upload)
         print(row.markdown(), flush=True)
+        projections.append(
+            f"| {n} | {row.cpu_percent / n:.1f} | {projected_capacity(row.cpu_percent, n, 2)} | "
+            f"{row.cpu_percent / n + args.webrtc_cost:.1f} | {projected_capacity(row.cpu_percent, n, 2, args.webrtc_cost)} |"
+        )
         if row.upload is not None:
             uploads.append((n, row.upload))
         if args.soak:
@@ -447,6 +467,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"image or video files written during the run: {len(row.images_written)}"
                   + (f" ({', '.join(row.images_written[:5])})" if row.images_written else "") + "\n")
     print(f"\nload average at the end {_load_average()} (other processes' load makes the figures noisy)")
+    print(f"\nProjected capacity of a 2-core server of this CPU: 200 / CPU % per student; with real browsers, "
+          f"{args.webrtc_cost:g} % of a core per student added for the WebRTC connection (--webrtc-cost).\n")
+    print("| students | CPU % per student (simulated) | 2-core capacity (simulated) | CPU % per student "
+          "(+ WebRTC) | 2-core capacity (real students) |\n|---:|---:|---:|---:|---:|")
+    print("\n".join(projections))
     if uploads:
         print("\n" + UPLOAD_HEADER)
         for n, up in uploads:

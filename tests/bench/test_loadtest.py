@@ -54,3 +54,13 @@ def test_an_upload_analyzed_during_the_run_is_reported_beside_what_the_students_
     assert 0 < up.student_fps_min <= up.student_fps_mean
     assert row.errors == 0
     assert up.markdown(2).count("|") == UPLOAD_HEADER.splitlines()[0].count("|")
+
+
+def test_the_capacity_projection_adds_what_a_real_browser_costs_per_student():
+    from fer.bench.loadtest import projected_capacity
+
+    # 30 simulated students at 90 % of a core: 3 % each, 66 on two cores.
+    assert projected_capacity(90.0, 30, 2) == 66
+    # With 2 % of a core more for each real browser connection: 5 % each, 40 on two cores.
+    assert projected_capacity(90.0, 30, 2, webrtc_percent=2.0) == 40
+    assert projected_capacity(0.0, 5, 2) == 0  # an idle run projects nothing, not infinity
