@@ -135,15 +135,16 @@ def guard(session: Any, key: str, state: CameraState) -> str | None:
         state.resets.append(reason)
         log.info("camera %s: context reset (%s)", key, reason)
     value = component_value(session, key)
-    if value is not None and context.state != webrtc_component.compile_state(value):
+    wanted = webrtc_component.compile_state(value) if value is not None else context.state
+    if context.state != wanted:
         # The context's state is the frontend's, read afresh every run. streamlit-webrtc
         # updates it only when the component's value changes, and every reset (ours above,
         # or its own) sets it to "idle": left so, a browser that is still signalling looks
         # idle, and the component's stop branch drops each worker it makes for the offer the
         # browser holds, run after run, until the browser gives up on ICE.
         if reason is None:
-            log.info("camera %s: state re-read from the component (%s)", key, webrtc_component.compile_state(value))
-        context._set_state(webrtc_component.compile_state(value))
+            log.info("camera %s: state re-read from the component (%s)", key, wanted)
+        context._set_state(wanted)
     context._last_rendered_run_count = None  # the run-count test above is replaced, not added to
     return reason
 
