@@ -41,7 +41,11 @@ def current_view():
     The numbers and the tiles refresh every second and share one read; the charts, which
     cost the server far more to draw than the rest of the page (plotly figures are built and
     serialized on every run), refresh every ``chart_refresh_s`` and read afresh when they do.
+    Every fragment asks here whether the session still opens the room, so whichever of them
+    runs first after a new key or a sign-out elsewhere sends the whole page back to the gate.
     Returns None after showing the store's refusal."""
+    if not still_signed_in():
+        st.rerun()  # the whole page: the gate asks for the key again
     state = st.session_state.setdefault(STATE, {"history": None, "active": set(), "view": None, "read_at": 0.0})
     now = time.time()
     if state["view"] is None or not 0 <= now - state["read_at"] < 0.9:
@@ -59,8 +63,6 @@ def current_view():
 @st.fragment(run_every=1)
 def numbers() -> None:
     """Alerts and the class's numbers, re-run every second on their own."""
-    if not still_signed_in():
-        st.rerun()  # the whole page: the gate asks for the key again
     view = current_view()
     if view is None:
         return
