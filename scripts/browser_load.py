@@ -66,6 +66,7 @@ from browser import (  # noqa: E402  (tests/browser.py: the browser tests' helpe
     open_dashboard,
     start_camera,
     streaming,
+    student_context,
     wait_for,
     write_y4m,
 )
@@ -188,15 +189,22 @@ TRACKS = """() => Array.from(document.querySelectorAll("video")).flatMap(v => v.
   .map(t => { const s = t.getSettings(); return `${s.width}x${s.height} at ${Math.round(s.frameRate)} fps`; })"""
 
 
-def camera_tracks(page) -> list[str]:
-    """What each camera track of the student's page delivers (the sent stream's and the preview's)."""
-    found = []
+def in_every_frame(page, script: str) -> list:
+    """``(frame, result)`` of ``script`` in each frame of ``page`` (the page, the camera
+    component's iframe, the preview's); a frame that is gone or refuses is left out."""
+    results = []
     for frame in page.frames:
         try:
-            found += [f"{'component' if 'streamlit_webrtc' in frame.url else 'preview'} {t}" for t in frame.evaluate(TRACKS)]
+            results.append((frame, frame.evaluate(script)))
         except Exception:
             pass
-    return found
+    return results
+
+
+def camera_tracks(page) -> list[str]:
+    """What each camera track of the student's page delivers (the sent stream's and the preview's)."""
+    return [f"{'component' if 'streamlit_webrtc' in frame.url else 'preview'} {t}"
+            for frame, tracks in in_every_frame(page, TRACKS) for t in tracks]
 
 
 # Every RTCPeerConnection a page (or its component iframe) makes, kept for ``sent_bytes``.
@@ -219,24 +227,12 @@ CAPS = """() => (window.__peers || []).map(pc => pc.remoteDescription ?
 def answer_caps(page) -> list[str]:
     """The bitrate cap of each answer the student's browser was given (``b=AS`` in kbit/s, or
     ``b=TIAS`` in bit/s, which Chrome keeps in its place when the answer had both)."""
-    found = []
-    for frame in page.frames:
-        try:
-            found += frame.evaluate(CAPS)
-        except Exception:
-            pass
-    return found
+    return [cap for _, caps in in_every_frame(page, CAPS) for cap in caps]
 
 
 def sent_bytes(page) -> int:
     """Video bytes the student's browser has sent so far, from its own WebRTC statistics."""
-    total = 0
-    for frame in page.frames:
-        try:
-            total += int(frame.evaluate(SENT))
-        except Exception:
-            pass
-    return total
+    return sum(int(sent) for _, sent in in_every_frame(page, SENT))
 
 
 def write_noisy_y4m(path: Path, frame_bgr, sigma: float, fps: int, frames: int = 15) -> None:
@@ -320,7 +316,7 @@ def measure(n: int, args, fer_split, sync_api, workdir: Path) -> Row:
 
             browsers = [launch_browser(p, camera) for camera in cameras]
             started = time.monotonic()
-            contexts = [b.new_context(permissions=["camera"], viewport={"width": 1280, "height": 900}) for b in browsers]
+            contexts = [student_context(b) for b in browsers]
             for context in contexts:
                 context.add_init_script(KEEP_PEERS)
             pages = [join_in(c, server.url, code, f"Student {i + 1}") for i, c in enumerate(contexts)]

@@ -378,9 +378,14 @@ def stop_camera(page) -> None:
     page_button(page, "Turn my camera off").first.click()
 
 
+def student_context(browser):
+    """A student's browser context: the camera allowed, a laptop-sized window."""
+    return browser.new_context(permissions=["camera"], viewport={"width": 1280, "height": 900})
+
+
 def join_as(browser, url: str, code: str, name: str):
     """Join and consent, up to the camera component's START button (not pressed yet)."""
-    return join_in(browser.new_context(permissions=["camera"], viewport={"width": 1280, "height": 900}), url, code, name)
+    return join_in(student_context(browser), url, code, name)
 
 
 def join_in(context, url: str, code: str, name: str):

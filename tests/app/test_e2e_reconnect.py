@@ -33,6 +33,7 @@ from browser import (
     shots_on_failure,
     start_camera,
     streaming,
+    student_context,
     wait_for,
     write_y4m,
 )
@@ -111,7 +112,7 @@ def test_a_stream_that_ends_says_connection_lost_on_both_pages_until_it_is_back(
         code, key = store.create_room("Reconnect lecture")
         teacher = launch_browser(p).new_context(viewport={"width": 1400, "height": 1300}).new_page()
         open_dashboard(teacher, server.url, code, key)
-        context = launch_browser(p, camera).new_context(permissions=["camera"], viewport={"width": 1280, "height": 900})
+        context = student_context(launch_browser(p, camera))
         context.add_init_script(NETWORK_SWITCH)
         ann = join_in(context, server.url, code, "Ann")
         with shots_on_failure({"student": ann, "teacher": teacher}, "reconnect"):
