@@ -1,10 +1,9 @@
 """The teacher's live dashboard: the class mood now and over time, presence, tiles, alerts.
 
 Only a teacher signed in with the room's key gets past the gate (:mod:`ui.teacher`; the
-key is never in a URL). Everything shown is read from the store inside fragments that
-refresh on their own (the numbers and tiles every second, the charts every
-``chart_refresh_s``), so a reload (or a second teacher tab) loses nothing and the rest of the
-page does not flicker. Below the live part the teacher manages the room: remove a student, lock the
+key is never in a URL). Everything shown is read from the store every second inside a
+fragment, so a reload (or a second teacher tab) loses nothing and the rest of the page does
+not flicker. Below the live part the teacher manages the room: remove a student, lock the
 room, end the lecture, make a new key, delete the lecture's data, sign out. Names are
 visitors' text and are shown through :func:`ui.common.plain`, never as markdown.
 """
@@ -31,41 +30,20 @@ st.caption(
     "they say nothing about learning or attention. Use them to adjust the lecture, never to judge a student."
 )
 STATE = f"dashboard:{room.code}"
-if STATE in st.session_state:
-    st.session_state[STATE]["view"] = None  # a whole-page run (a press, a reload) reads the room afresh
-
-
-def current_view():
-    """The room as of now, read at most once a second for the page's live parts.
-
-    The numbers and the tiles refresh every second and share one read; the charts, which
-    cost the server far more to draw than the rest of the page (plotly figures are built and
-    serialized on every run), refresh every ``chart_refresh_s`` and read afresh when they do.
-    Every fragment asks here whether the session still opens the room, so whichever of them
-    runs first after a new key or a sign-out elsewhere sends the whole page back to the gate.
-    Returns None after showing the store's refusal."""
-    if not still_signed_in():
-        st.rerun()  # the whole page: the gate asks for the key again
-    state = st.session_state.setdefault(STATE, {"history": None, "active": set(), "view": None, "read_at": 0.0})
-    now = time.time()
-    if state["view"] is None or not 0 <= now - state["read_at"] < 0.9:
-        try:
-            state["view"], state["history"] = dashboard_view(store(), room.code, cfg, now, state["history"],
-                                                             state["active"])
-        except RoomError as error:
-            st.error(str(error))
-            return None
-        state["read_at"] = now
-        state["active"] = state["view"].active_alerts
-    return state["view"]
 
 
 @st.fragment(run_every=1)
-def numbers() -> None:
-    """Alerts and the class's numbers, re-run every second on their own."""
-    view = current_view()
-    if view is None:
+def live() -> None:
+    """The live part, re-run every second on its own."""
+    if not still_signed_in():
+        st.rerun()  # the whole page: the gate asks for the key again
+    state = st.session_state.setdefault(STATE, {"history": None, "active": set()})
+    try:
+        view, state["history"] = dashboard_view(store(), room.code, cfg, time.time(), state["history"], state["active"])
+    except RoomError as error:
+        st.error(str(error))
         return
+    state["active"] = view.active_alerts
     storage_notice()
     snap = view.snapshot
     if view.room.closed_at is not None:
@@ -91,14 +69,6 @@ def numbers() -> None:
     st.caption(PRESENCE_RATE_DEFINITION)
     st.caption(FACING_DEFINITION)
 
-
-@st.fragment(run_every=cfg.chart_refresh_s)
-def charts() -> None:
-    """The mood now and over time, and presence and facing over time."""
-    view = current_view()
-    if view is None:
-        return
-    snap = view.snapshot
     now_col, time_col = st.columns([2, 3])
     with now_col:
         st.markdown("##### Class mood now")
@@ -117,15 +87,7 @@ def charts() -> None:
             x = [datetime.fromtimestamp((w.start + w.end) / 2) for w in view.windows]
             figure = rates_figure(x, [w.presence_rate for w in view.windows], [w.facing_share for w in view.windows])
             st.plotly_chart(figure, width="stretch", key="rates_time")
-    st.caption(f"The charts are redrawn every {cfg.chart_refresh_s:g} s; the numbers and the students every second.")
 
-
-@st.fragment(run_every=1)
-def tiles() -> None:
-    """One tile a student: presence, facing, the current expression and its recent trend."""
-    view = current_view()
-    if view is None:
-        return
     st.markdown("##### Students")
     if not view.tiles:
         st.info(f"No student has joined yet. Give them the room code **{room.code}**.")
@@ -147,9 +109,7 @@ def tiles() -> None:
             st.markdown(trend_html(tile.trend), unsafe_allow_html=True)
 
 
-numbers()
-charts()
-tiles()
+live()
 
 st.divider()
 mark, end = st.columns(2)
