@@ -140,7 +140,7 @@ class AppConfig:
     #: Width of the buckets of the live "mood over time" chart (``CLASSMOOD_CHART_WINDOW_S``).
     chart_window_s: float = 5.0
     #: Seconds between two redraws of the dashboard's charts (``CLASSMOOD_CHART_REFRESH_S``); the
-    #: numbers and tiles refresh every second. Drawing the plotly charts is most of a dashboard
+    #: numbers and tiles refresh every second. Building the plotly figures is most of a dashboard
     #: refresh's server CPU, and a chart of 5-second buckets gains little from a redraw a second.
     chart_refresh_s: float = 5.0
     #: Width of the buckets of the end-of-session report (``CLASSMOOD_REPORT_WINDOW_S``).

@@ -3,7 +3,7 @@
 Only a teacher signed in with the room's key gets past the gate (:mod:`ui.teacher`; the
 key is never in a URL). Everything shown is read from the store every second inside a
 fragment, so a reload (or a second teacher tab) loses nothing and the rest of the page does
-not flicker. Below the live part the teacher manages the room: remove a student, lock the
+not flicker; the charts are rebuilt every ``chart_refresh_s`` (:class:`ui.charts.FigureCache`). Below the live part the teacher manages the room: remove a student, lock the
 room, end the lecture, make a new key, delete the lecture's data, sign out. Names are
 visitors' text and are shown through :func:`ui.common.plain`, never as markdown.
 """
@@ -16,7 +16,7 @@ import streamlit as st
 from fer.classroom.aggregate import FACING_DEFINITION, PRESENCE_RATE_DEFINITION, Presence
 from fer.classroom.dashboard import dashboard_view
 from fer.classroom.rooms import RoomError
-from ui.charts import distribution_figure, rates_figure, timeline_figure, trend_html
+from ui.charts import FigureCache, distribution_figure, rates_figure, timeline_figure, trend_html
 from ui.common import config, link, plain, sidebar, storage_notice, store
 from ui.teacher import rotate_key, sign_out, still_signed_in, teacher_gate
 
@@ -30,6 +30,20 @@ st.caption(
     "they say nothing about learning or attention. Use them to adjust the lecture, never to judge a student."
 )
 STATE = f"dashboard:{room.code}"
+if STATE in st.session_state and "charts" in st.session_state[STATE]:
+    st.session_state[STATE]["charts"].clear()  # a whole-page run (a press, a reload) draws the charts afresh
+
+
+def build_figures(view) -> dict:
+    """The three charts of ``view``, None where there is nothing to draw yet."""
+    x = [datetime.fromtimestamp((w.start + w.end) / 2) for w in view.windows]
+    return {
+        "now": None if view.snapshot.distribution is None else distribution_figure(view.snapshot),
+        "time": (timeline_figure(view.windows, view.moments, room.created_at)
+                 if any(w.shares is not None for w in view.windows) else None),
+        "rates": (rates_figure(x, [w.presence_rate for w in view.windows], [w.facing_share for w in view.windows])
+                  if any(w.presence_rate is not None for w in view.windows) else None),
+    }
 
 
 @st.fragment(run_every=1)
@@ -37,7 +51,9 @@ def live() -> None:
     """The live part, re-run every second on its own."""
     if not still_signed_in():
         st.rerun()  # the whole page: the gate asks for the key again
-    state = st.session_state.setdefault(STATE, {"history": None, "active": set()})
+    state = st.session_state.setdefault(
+        STATE, {"history": None, "active": set(), "charts": FigureCache(every=cfg.chart_refresh_s)}
+    )
     try:
         view, state["history"] = dashboard_view(store(), room.code, cfg, time.time(), state["history"], state["active"])
     except RoomError as error:
@@ -69,24 +85,24 @@ def live() -> None:
     st.caption(PRESENCE_RATE_DEFINITION)
     st.caption(FACING_DEFINITION)
 
+    figures = state["charts"].get(time.time(), lambda: build_figures(view))
     now_col, time_col = st.columns([2, 3])
     with now_col:
         st.markdown("##### Class mood now")
-        if snap.distribution is None:
+        if figures["now"] is None:
             st.info("Nobody is present yet: no face has been seen in the last few seconds.")
         else:
-            st.plotly_chart(distribution_figure(snap), width="stretch", key="mood_now")
+            st.plotly_chart(figures["now"], width="stretch", key="mood_now")
     with time_col:
         st.markdown("##### Mood over time")
-        if any(w.shares is not None for w in view.windows):
-            st.plotly_chart(timeline_figure(view.windows, view.moments, room.created_at), width="stretch", key="mood_time")
-        else:
+        if figures["time"] is None:
             st.info("The chart starts when the first face is seen.")
-        if any(w.presence_rate is not None for w in view.windows):
+        else:
+            st.plotly_chart(figures["time"], width="stretch", key="mood_time")
+        if figures["rates"] is not None:
             st.markdown("##### Presence and facing the screen over time")
-            x = [datetime.fromtimestamp((w.start + w.end) / 2) for w in view.windows]
-            figure = rates_figure(x, [w.presence_rate for w in view.windows], [w.facing_share for w in view.windows])
-            st.plotly_chart(figure, width="stretch", key="rates_time")
+            st.plotly_chart(figures["rates"], width="stretch", key="rates_time")
+    st.caption(f"The charts are redrawn every {cfg.chart_refresh_s:g} s; the numbers and the students every second.")
 
     st.markdown("##### Students")
     if not view.tiles:

@@ -7,8 +7,9 @@ student's video overlay, the live charts and the PNG report.
 from __future__ import annotations
 
 import html
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Sequence
+from typing import Callable, Sequence
 
 import plotly.graph_objects as go
 
@@ -89,6 +90,37 @@ def rates_figure(x: Sequence, presence: Sequence[float | None], facing: Sequence
         legend=dict(orientation="h", y=-0.25),
     )
     return fig
+
+
+@dataclass
+class FigureCache:
+    """Figures kept for ``every`` seconds and handed out again in between.
+
+    The dashboard's numbers and tiles refresh every second; building its plotly figures is
+    most of a refresh's server CPU (plotly validates every property as a figure is built), and
+    a chart of 5-second buckets gains little from a redraw a second. So the page's one live
+    fragment rebuilds the figures only when they are ``every`` seconds old and re-sends the
+    same figure objects in between. One fragment rather than a slower second fragment for the
+    charts: with two self-refreshing fragments, a signed-out tab's whole-page rerun issued
+    from one of them left the page blank in CI runs. A run a little early (fragment ticks
+    jitter) still counts as due, so a 5-s cache is rebuilt every 5 s rather than every 6.
+    """
+
+    every: float
+    built_at: float | None = None
+    figures: dict = field(default_factory=dict)
+
+    def get(self, now: float, build: Callable[[], dict]) -> dict:
+        """The cached figures, rebuilt with ``build()`` when they are due (or the clock went back)."""
+        age = None if self.built_at is None else now - self.built_at
+        if age is None or not 0 <= age < self.every - 0.25:
+            self.figures = build()
+            self.built_at = now
+        return self.figures
+
+    def clear(self) -> None:
+        """Rebuild on the next ``get``: a whole-page run (a press, a reload) draws afresh."""
+        self.built_at = None
 
 
 def trend_html(trend: Sequence[str | None]) -> str:

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from fer.emotions import EMOTIONS
-from ui.charts import COLORS, trend_html
+from ui.charts import COLORS, FigureCache, trend_html
 
 
 def test_the_trend_strip_has_one_cell_per_sample_in_the_emotions_colour():
@@ -31,3 +31,38 @@ def test_pandas_is_imported_whole_by_the_module_every_page_imports_first():
     session's thread draws (ui/common.py)."""
     check = "import sys, ui.common; pd = sys.modules['pandas']; assert hasattr(pd, 'Series') and hasattr(pd, 'Index')"
     subprocess.run([sys.executable, "-c", check], cwd=Path(__file__).resolve().parents[2], check=True, timeout=300)
+
+
+class Builds:
+    """A build function that counts its calls and returns a new dict each time."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self):
+        self.calls += 1
+        return {"built": self.calls}
+
+
+def test_the_figure_cache_hands_out_the_same_figures_until_they_are_due():
+    cache, build = FigureCache(every=5.0), Builds()
+    assert cache.get(100.0, build) == {"built": 1}
+    for now in (101.0, 102.0, 103.0, 104.0, 104.7):
+        assert cache.get(now, build) == {"built": 1}
+    assert cache.get(104.8, build) == {"built": 2}  # a tick a little early is still due: every 5 s, not 6
+    assert cache.get(105.8, build) == {"built": 2}
+    assert build.calls == 2
+
+
+def test_the_figure_cache_rebuilds_after_a_clear_or_when_the_clock_goes_back():
+    cache, build = FigureCache(every=5.0), Builds()
+    cache.get(100.0, build)
+    cache.clear()
+    assert cache.get(100.5, build) == {"built": 2}
+    assert cache.get(99.0, build) == {"built": 3}
+
+
+def test_a_cache_of_one_second_rebuilds_at_every_tick_of_a_one_second_fragment():
+    cache, build = FigureCache(every=1.0), Builds()
+    for i, now in enumerate((100.0, 100.98, 102.01, 103.0)):
+        assert cache.get(now, build) == {"built": i + 1}

@@ -51,7 +51,10 @@ def test_an_upload_analyzed_during_the_run_is_reported_beside_what_the_students_
     assert up is not None and up.error is None, up
     assert up.frames_decoded == 30 and up.frames_analyzed == 6 and up.stopped is None  # 3 s at media_fps 2
     assert row.seconds >= up.seconds > 0
-    assert 0 < up.student_fps_min <= up.student_fps_mean
+    # The upload's analysis may take less than a third of a second here, a window in which a
+    # student analyzed at 3 fps can have no turn: the run as a whole must have served them.
+    assert 0 <= up.student_fps_min <= up.student_fps_mean
+    assert row.analyzed_fps_min > 0
     assert row.errors == 0
     assert up.markdown(2).count("|") == UPLOAD_HEADER.splitlines()[0].count("|")
 
