@@ -3,9 +3,10 @@
 Only a teacher signed in with the room's key gets past the gate (:mod:`ui.teacher`; the
 key is never in a URL). Everything shown is read from the store every second inside a
 fragment, so a reload (or a second teacher tab) loses nothing and the rest of the page does
-not flicker; the charts are rebuilt every ``chart_refresh_s`` (:class:`ui.charts.FigureCache`). Below the live part the teacher manages the room: remove a student, lock the
-room, end the lecture, make a new key, delete the lecture's data, sign out. Names are
-visitors' text and are shown through :func:`ui.common.plain`, never as markdown.
+not flicker; the charts are rebuilt every ``chart_refresh_s`` (:class:`ui.charts.FigureCache`).
+Below the live part the teacher manages the room: remove a student, lock the room, end the
+lecture, make a new key, delete the lecture's data, sign out. Names are visitors' text and are
+shown through :func:`ui.common.plain`, never as markdown.
 """
 
 import time
@@ -30,7 +31,7 @@ st.caption(
     "they say nothing about learning or attention. Use them to adjust the lecture, never to judge a student."
 )
 STATE = f"dashboard:{room.code}"
-if STATE in st.session_state and "charts" in st.session_state[STATE]:
+if STATE in st.session_state:
     st.session_state[STATE]["charts"].clear()  # a whole-page run (a press, a reload) draws the charts afresh
 
 
@@ -54,8 +55,9 @@ def live() -> None:
     state = st.session_state.setdefault(
         STATE, {"history": None, "active": set(), "charts": FigureCache(every=cfg.chart_refresh_s)}
     )
+    now = time.time()
     try:
-        view, state["history"] = dashboard_view(store(), room.code, cfg, time.time(), state["history"], state["active"])
+        view, state["history"] = dashboard_view(store(), room.code, cfg, now, state["history"], state["active"])
     except RoomError as error:
         st.error(str(error))
         return
@@ -85,7 +87,7 @@ def live() -> None:
     st.caption(PRESENCE_RATE_DEFINITION)
     st.caption(FACING_DEFINITION)
 
-    figures = state["charts"].get(time.time(), lambda: build_figures(view))
+    figures = state["charts"].get(now, lambda: build_figures(view))
     now_col, time_col = st.columns([2, 3])
     with now_col:
         st.markdown("##### Class mood now")
