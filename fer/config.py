@@ -176,6 +176,17 @@ class AppConfig:
     max_video_s: float = 60.0
     #: Frames per second analyzed in an uploaded video (``CLASSMOOD_MEDIA_FPS``).
     media_fps: float = 2.0
+    #: Longest side, in pixels, of the copy of an uploaded photo or video frame the detector
+    #: searches (``CLASSMOOD_MEDIA_DETECT_MAX_SIDE``; 0 = the detector's own default); with
+    #: YuNet, smaller frames are enlarged to it. A photo or recording of a whole class has
+    #: small faces, which YuNet finds far more often in an enlarged copy: 960 found as many
+    #: 40-60 px faces as MTCNN and more (``python -m fer bench-detect``, the README's table),
+    #: at 3x the cost of a 640 search, which one upload at a time can afford.
+    media_detect_max_side: int = 960
+    #: YuNet score (0-1) from which a face the search of an upload doubts gets a second look,
+    #: as ``CLASSMOOD_DETECT_RECHECK`` does for a student's frame
+    #: (``CLASSMOOD_MEDIA_DETECT_RECHECK``; 0 = none).
+    media_detect_recheck: float = 0.2
     #: Largest image the "Analyze media" page and ``python -m fer analyze`` decode, in
     #: megapixels (``CLASSMOOD_MAX_IMAGE_MEGAPIXELS``), read from the file's header before
     #: decoding; a 16-bit or alpha image may decode to at most 3 bytes per allowed pixel, so it
@@ -267,6 +278,10 @@ class AppConfig:
         _check(self.detect_max_side == 0 or 64 <= self.detect_max_side <= 1920, "detect_max_side",
                "must be 0 or in [64, 1920]", self.detect_max_side)
         _check(0 <= self.detect_recheck < 1, "detect_recheck", "must be in [0, 1)", self.detect_recheck)
+        _check(self.media_detect_max_side == 0 or 64 <= self.media_detect_max_side <= 1920, "media_detect_max_side",
+               "must be 0 or in [64, 1920]", self.media_detect_max_side)
+        _check(0 <= self.media_detect_recheck < 1, "media_detect_recheck", "must be in [0, 1)",
+               self.media_detect_recheck)
         _check(0 <= self.analysis_slots <= 256, "analysis_slots", "must be in [0, 256]", self.analysis_slots)
         for name in ("retention_days", "teacher_session_h", "rate_window_s", "max_backoff_s"):
             _check(getattr(self, name) > 0, name, "must be > 0", getattr(self, name))
@@ -297,6 +312,16 @@ class AppConfig:
         return AnalyzerOptions(model_path=self.model_path, detector=self.detector, detect_every=self.detect_every,
                                detect_max_side=self.detect_max_side or None, detect_recheck=self.detect_recheck,
                                classifier_threads=1)
+
+    def media_analyzer_options(self):
+        """The :class:`fer.vision.pipeline.AnalyzerOptions` of an upload on the "Analyze media" page:
+        the student's, searched larger (``media_detect_max_side``, ``media_detect_recheck``) and
+        with a full search on every analyzed frame, since uploaded frames are seconds apart."""
+        from dataclasses import replace
+
+        return replace(self.analyzer_options(), detect_max_side=self.media_detect_max_side or None,
+                       detect_upscale=bool(self.media_detect_max_side), detect_recheck=self.media_detect_recheck,
+                       detect_every=1)
 
     def upload_limits(self):
         """The :class:`fer.vision.upload.UploadLimits` of the "Analyze media" page (and, without the
@@ -527,6 +552,8 @@ _APP_VARS: dict[str, tuple[str, Callable[[Any, str], Any]]] = {
     "max_upload_mb": ("CLASSMOOD_MAX_UPLOAD_MB", _number),
     "max_video_s": ("CLASSMOOD_MAX_VIDEO_S", _number),
     "media_fps": ("CLASSMOOD_MEDIA_FPS", _number),
+    "media_detect_max_side": ("CLASSMOOD_MEDIA_DETECT_MAX_SIDE", _integer),
+    "media_detect_recheck": ("CLASSMOOD_MEDIA_DETECT_RECHECK", _number),
     "max_image_megapixels": ("CLASSMOOD_MAX_IMAGE_MEGAPIXELS", _number),
     "max_video_megapixels": ("CLASSMOOD_MAX_VIDEO_MEGAPIXELS", _number),
     "max_video_frames": ("CLASSMOOD_MAX_VIDEO_FRAMES", _integer),

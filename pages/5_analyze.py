@@ -43,7 +43,7 @@ upload = st.file_uploader("Image or video", type=None, accept_multiple_files=Fal
 if upload is not None:
     name = upload.name
     try:
-        analyzer, uploads = new_analyzer(), upload_gate()
+        analyzer, uploads = new_analyzer(media=True), upload_gate()
         waiting = st.empty()
         if uploads.stats().busy:
             waiting.info("Another upload is being analyzed; yours is next in line.")

@@ -174,3 +174,36 @@ def test_zero_threads_end_with_one_message(run, tmp_path, astronaut):
     cv2.imwrite(str(image), astronaut[0])
     code, _, err = run(image, "--threads", "0")
     assert code == 1 and err.strip() == "fer: error: --threads must be at least 1, got 0"
+
+
+def test_the_search_size_and_second_look_options_reach_the_detector(run, tmp_path, astronaut, monkeypatch):
+    import fer.vision.pipeline as pipeline
+
+    built = []
+    real_init = pipeline.FrameAnalyzer.__init__
+
+    def spy(self, *args, **kwargs):
+        real_init(self, *args, **kwargs)
+        built.append(self.detector)
+
+    monkeypatch.setattr(pipeline.FrameAnalyzer, "__init__", spy)
+    image = tmp_path / "face.png"
+    cv2.imwrite(str(image), astronaut[0])
+    code, _, err = run(image, "--search-size", "960", "--recheck", "0.2")
+    assert code == 0, err
+    assert (built[0].max_side, built[0].upscale, built[0].recheck_from) == (960, True, 0.2)
+    report = json.loads((tmp_path / "out" / "face.faces.json").read_text())
+    assert len(report["faces"]) == 1
+    code, _, err = run(image)
+    assert code == 0 and (built[1].max_side, built[1].upscale) == (640, False)
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("--search-size", "32", "--search-size must be in [64, 4096], got 32"),
+    ("--recheck", "1.5", "--recheck must be in [0, 1), got 1.5"),
+])
+def test_search_options_out_of_range_end_with_one_message(run, tmp_path, astronaut, option, value, message):
+    image = tmp_path / "face.png"
+    cv2.imwrite(str(image), astronaut[0])
+    code, _, err = run(image, option, value)
+    assert code == 1 and err.strip() == f"fer: error: {message}"

@@ -185,6 +185,18 @@ def test_the_second_look_score_is_parsed_and_reaches_the_apps_detector():
     assert AppConfig.from_env({"CLASSMOOD_DETECT_RECHECK": "0"}).analyzer_options().detect_recheck == 0
 
 
+def test_uploads_are_searched_enlarged_with_a_second_look_and_a_full_search_on_every_frame():
+    student, media = AppConfig.from_env({}).analyzer_options(), AppConfig.from_env({}).media_analyzer_options()
+    assert (media.detect_max_side, media.detect_upscale, media.detect_recheck, media.detect_every) == (960, True, 0.2, 1)
+    assert (media.model_path, media.detector, media.classifier_threads) == (student.model_path, student.detector, 1)
+    assert student.detect_upscale is False
+    config = AppConfig.from_env({"CLASSMOOD_MEDIA_DETECT_MAX_SIDE": "0", "CLASSMOOD_MEDIA_DETECT_RECHECK": "0"})
+    assert (config.media_analyzer_options().detect_max_side, config.media_analyzer_options().detect_upscale) == (None, False)
+    for bad in ({"CLASSMOOD_MEDIA_DETECT_MAX_SIDE": "10"}, {"CLASSMOOD_MEDIA_DETECT_RECHECK": "1"}):
+        with pytest.raises(ConfigError, match=next(iter(bad))):
+            AppConfig.from_env(bad)
+
+
 def test_the_sent_stream_and_the_students_preview_ask_the_camera_for_their_own_sizes():
     config = AppConfig.from_env({"CLASSMOOD_CAMERA_WIDTH": "320", "CLASSMOOD_CAMERA_FPS": "10",
                                  "CLASSMOOD_PREVIEW_WIDTH": "800"})

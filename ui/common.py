@@ -284,8 +284,12 @@ def freeze_loaded_objects() -> None:
     gc.freeze()
 
 
-def new_analyzer():
-    """A fresh analyzer for one stream (tracking state is per stream; the model is shared)."""
+def new_analyzer(media: bool = False):
+    """A fresh analyzer for one stream (tracking state is per stream; the model is shared).
+
+    ``media``: for an upload on the "Analyze media" page, whose photos and recordings of a whole
+    class have smaller faces than a student's webcam (``AppConfig.media_analyzer_options``).
+    """
     from fer.errors import FerError
     from fer.vision.pipeline import FrameAnalyzer
 
@@ -295,7 +299,7 @@ def new_analyzer():
     except FerError as error:
         st.error(f"The emotion model cannot be loaded, so nothing can be analyzed: {error}")
         st.stop()
-    return FrameAnalyzer(cfg.analyzer_options())
+    return FrameAnalyzer(cfg.media_analyzer_options() if media else cfg.analyzer_options())
 
 
 def analysis_gate():

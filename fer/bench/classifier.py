@@ -1,14 +1,14 @@
 """Serving benchmark: classifier throughput, end-to-end ms per frame, and the `fer` peer.
 
-    python -m fer bench [--repeats 20]
+    python -m fer bench [--repeats 20] [--frames 10] [--detectors yunet,yunet@320,media,mtcnn]
 
 Frames are the hard 640x480 scenes of :func:`fer.bench.scenes.hard_scene` (textured photos,
-uneven light, noise, JPEG) with 1 face (80-120 px) or 10 faces (40-200 px, as many as fit).
-Every row reports the mean faces found per frame, recall against the golden boxes and the label
-accuracy on the faces found. The peer, the ``fer`` package on PyPI, has the same import name
-as ours, so it runs in its own venv (``.venv-peer``) in a subprocess started outside this
-repository, on the same frames, in the same run, so the ratio compares like with like on this
-machine's load.
+uneven light, noise, JPEG) in three sets (:data:`SETS`): 1 face (80-120 px); 10 faces of 40-200
+px (as many as fit); and 10 faces of 112 px, the frames of the issue that chose YuNet. Every row
+reports the mean faces found per frame, recall against the golden boxes and the label accuracy
+on the faces found. The peer, the ``fer`` package on PyPI, has the same import name as ours, so
+it runs in its own venv (``.venv-peer``) in a subprocess started outside this repository, on the
+same frames, in the same run, so the ratio compares like with like on this machine's load.
 """
 
 from __future__ import annotations
@@ -34,15 +34,15 @@ from fer.vision.track import match
 PEER_PYTHON = Path(__file__).resolve().parents[2] / ".venv-peer" / "bin" / "python"
 PEER_SETUP = "python -m venv .venv-peer && .venv-peer/bin/pip install fer==25.10.3 'setuptools<80'"
 
-# Runs inside the peer venv; prints {"1": [ms...], "10": [ms...], "found": {"1": [[[x1,y1,x2,y2,label]...]...]}}.
+# Runs inside the peer venv; prints {"1": [ms...], "10": [ms...], ..., "found": {"1": [[[x1,y1,x2,y2,label]...]...]}}.
 PEER_SCRIPT = r"""
 import json, sys, time, glob, os
 import cv2
 from fer.fer import FER
-frames_dir, repeats = sys.argv[1], int(sys.argv[2])
+frames_dir, repeats, groups = sys.argv[1], int(sys.argv[2]), sys.argv[3].split(",")
 detector = FER()
 out = {"found": {}}
-for group in ("1", "10"):
+for group in groups:
     frames = [cv2.imread(p) for p in sorted(glob.glob(os.path.join(frames_dir, group + "_*.png")))]
     detector.detect_emotions(frames[0])
     times = []
@@ -60,16 +60,23 @@ for group in ("1", "10"):
 print("PEER_JSON " + json.dumps(out))
 """
 MATCH_IOU = 0.3
+#: The frame sets: name -> (faces a frame, face sizes in px, seed, what it is).
+SETS = {
+    "1": (1, (80, 120), 1, "1 face of 80-120 px"),
+    "10": (10, (40, 200), 2, "10 faces of 40-200 px"),
+    "10x112": (10, (112, 112), 3, "10 faces of 112 px (the issue's frames)"),
+}
+BACKGROUNDS = ("coffee", "rocket", "chelsea")
 
 
-def _scenes(n_faces: int, count: int, seed: int):
+def _scenes(group: str, count: int):
     faces = fer_faces()
     if faces is None:
         sys.exit("FER-2013 not found: set FER2013_PATH or put fer2013.zip in ../shared/datasets")
+    n_faces, px, seed, _ = SETS[group]
     rng = np.random.default_rng(seed)
-    px = (80, 120) if n_faces == 1 else (40, 200)
-    return [hard_scene(faces.images, faces.labels, n_faces, rng, face_px=px, background=bg)
-            for bg in ["coffee", "rocket", "chelsea", "coffee", "rocket"][:count]]
+    return [hard_scene(faces.images, faces.labels, n_faces, rng, face_px=px, background=BACKGROUNDS[i % len(BACKGROUNDS)])
+            for i in range(count)]
 
 
 def scoring(scenes, found: list[list[tuple[tuple[int, int, int, int], str]]]) -> dict:
@@ -166,7 +173,7 @@ def run_peer(scene_sets: dict[str, list], repeats: int) -> dict | None:
         env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
         env["TF_CPP_MIN_LOG_LEVEL"] = "2"
         proc = subprocess.run(
-            [str(PEER_PYTHON), "-c", PEER_SCRIPT, tmp, str(repeats)],
+            [str(PEER_PYTHON), "-c", PEER_SCRIPT, tmp, str(repeats), ",".join(scene_sets)],
             cwd=tmp, env=env, capture_output=True, text=True, timeout=1800,
         )
     for line in proc.stdout.splitlines():
@@ -199,8 +206,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", type=Path, default=AppConfig().model_path,
                         help="model the pipeline rows use (default: the app's, the LiteRT export)")
     parser.add_argument("--repeats", type=int, default=20, help="timed frames per case (default 20)")
-    parser.add_argument("--detectors", default="yunet,yunet@640,haar,mtcnn",
-                        help="our detectors, name[@search size] (default yunet,yunet@640,haar,mtcnn)")
+    parser.add_argument("--frames", type=int, default=10,
+                        help="frames of each set, all scored for recall and accuracy, timed in turn (default 10)")
+    parser.add_argument("--sets", default=",".join(SETS), help=f"frame sets (default: all of {', '.join(SETS)})")
+    parser.add_argument("--detectors", default="yunet,yunet@320,media,haar,mtcnn",
+                        help="our pipelines: name[@search size], or 'media' for the \"Analyze media\" page's search "
+                             "(default yunet,yunet@320,media,haar,mtcnn)")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1,
                         help="classifier threads of the pipeline rows (default: all %(default)s cores, as the CLI "
                              "uses for one stream; the live app runs 1 per analysis, one analysis per core)")
@@ -215,11 +226,14 @@ def main(argv: list[str] | None = None) -> int:
         EmotionClassifier(args.model).load()
     except FerError as exc:
         sys.exit(f"fer.bench.classifier: {exc}")
-    scene_sets = {"1": _scenes(1, 5, seed=1), "10": _scenes(10, 5, seed=2)}
-    gold = {g: sum(len(s.boxes) for s in scenes) / len(scenes) for g, scenes in scene_sets.items()}
-    print(f"model: {args.model}; {os.cpu_count()} CPU cores; hard 640x480 frames of real faces "
-          f"({gold['1']:.1f} and {gold['10']:.1f} faces a frame); classifier on {args.threads} thread(s) in the "
-          f"pipeline rows; median of {args.repeats} frames (stream rows: mean over {args.repeats} consecutive frames)\n")
+    unknown = [g for g in args.sets.split(",") if g not in SETS]
+    if unknown:
+        sys.exit(f"fer.bench.classifier: unknown frame set(s) {', '.join(unknown)}; choose from {', '.join(SETS)}")
+    scene_sets = {g: _scenes(g, args.frames) for g in args.sets.split(",")}
+    print(f"model: {args.model}; {os.cpu_count()} CPU cores; hard 640x480 frames of real faces, {args.frames} a set: "
+          + "; ".join(f"{SETS[g][3]} ({sum(len(s.boxes) for s in scenes)} golden faces)" for g, scenes in scene_sets.items())
+          + f"; classifier on {args.threads} thread(s) in the pipeline rows; median of {args.repeats} frames "
+          f"(stream rows: mean over {args.repeats} consecutive frames)\n")
     for path in dict.fromkeys([DEFAULT_MODEL_PATH, tflite_sibling(DEFAULT_MODEL_PATH), args.model]):
         if not path.exists():
             continue
@@ -229,9 +243,15 @@ def main(argv: list[str] | None = None) -> int:
                   f"{classifier_throughput(path, threads=threads):.0f} faces/s in batches of 64, "
                   f"{classifier_throughput(path, batch=1, threads=threads):.0f} faces/s one face per call")
     print(f"face follower (template matching, between full searches): "
-          f"{follower_ms_per_face([s.frame for s in scene_sets['10']]):.3f} ms a face\n")
+          f"{follower_ms_per_face([s.frame for s in next(iter(scene_sets.values()))]):.3f} ms a face\n")
 
     def analyzer(spec: str, **extra) -> FrameAnalyzer:
+        if spec == "media":
+            from dataclasses import replace
+
+            options = replace(AppConfig().media_analyzer_options(), model_path=args.model,
+                              classifier_threads=args.threads)
+            return FrameAnalyzer(options, **extra)
         name, _, side = spec.partition("@")
         return FrameAnalyzer(model_path=args.model, detector=name, detect_max_side=int(side) if side else None,
                              classifier_threads=args.threads, **extra)
@@ -252,32 +272,31 @@ def main(argv: list[str] | None = None) -> int:
     streaming = analyzer("yunet", detect_every=args.detect_every)
     ours[stream_name] = {g: stream_times(streaming, scenes, args.repeats) for g, scenes in scene_sets.items()}
     peer = both_peer_runs(peer_before, run_peer(scene_sets, args.repeats) if peer_before else None)
-    mid = {True: statistics.mean, False: statistics.median}
-
-    def cells(times, score) -> str:
-        extra = (f"{score['recall']:.0%} | {score['accuracy']:.2f}" if "recall" in score else "– | –")
-        return f"{times:.1f} | {score['faces']:.1f} | {extra}"
-
-    print("| pipeline | 1 face: ms/frame | found | recall | accuracy on found | "
-          "10 faces: ms/frame | found | recall | accuracy on found |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for name, r in ours.items():
-        avg = mid["stream" in name]
-        print(f"| ClassMood ({name}) | {cells(avg(r['1'][0]), r['1'][1])} | {cells(avg(r['10'][0]), r['10'][1])} |")
     if peer is None:
-        print(f"\npeer comparison skipped: {PEER_PYTHON} not found; create it with\n    {PEER_SETUP}")
-        return 0
-    print(f"| fer 25.10.3 (peer, Haar + its CNN) | {cells(statistics.median(peer['1']), peer['scores']['1'])} "
-          f"| {cells(statistics.median(peer['10']), peer['scores']['10'])} |")
-    if "before" in peer:
-        print(f"\npeer before / after our rows, ms a frame (median): {peer['before']['1']:.1f} / {peer['after']['1']:.1f} "
-              f"(1 face), {peer['before']['10']:.1f} / {peer['after']['10']:.1f} (10 faces); the ratios use both runs' frames")
-    print()
-    for name, r in ours.items():
-        avg = mid["stream" in name]
-        ratios = [statistics.median(peer[g]) / avg(r[g][0]) for g in ("1", "10")]
-        print(f"speed-up of ClassMood ({name}) over the peer: {ratios[0]:.1f}x (1 face), {ratios[1]:.1f}x (10 faces)")
+        print(f"peer comparison skipped: {PEER_PYTHON} not found or failed; create it with\n    {PEER_SETUP}\n")
+    print(print_table(ours, peer, scene_sets))
+    if peer is not None and "before" in peer:
+        print("\npeer before / after our rows, ms a frame (median): "
+              + "; ".join(f"{peer['before'][g]:.1f} / {peer['after'][g]:.1f} ({SETS[g][3]})" for g in scene_sets)
+              + "; the ratios use both runs' frames")
     return 0
+
+
+def print_table(ours: dict, peer: dict | None, scene_sets: dict) -> str:
+    """One row per frame set and pipeline: ms a frame, speed-up over the peer, faces found, recall, accuracy."""
+    lines = ["| frames | pipeline | ms/frame | speed-up over the peer | faces found | recall | accuracy on found |",
+             "|---|---|---:|---:|---:|---:|---:|"]
+    for group in scene_sets:
+        peer_ms = statistics.median(peer[group]) if peer else None
+        rows = [(f"ClassMood ({name})", (statistics.mean if "stream" in name else statistics.median)(r[group][0]),
+                 r[group][1]) for name, r in ours.items()]
+        if peer:
+            rows.append(("fer 25.10.3 (peer, Haar + its CNN)", peer_ms, peer["scores"][group]))
+        for name, ms, score in rows:
+            ratio = f"{peer_ms / ms:.1f}x" if peer_ms else "–"
+            quality = (f"{score['recall']:.0%} | {score['accuracy']:.2f}" if "recall" in score else "– | –")
+            lines.append(f"| {SETS[group][3]} | {name} | {ms:.1f} | {ratio} | {score['faces']:.1f} | {quality} |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

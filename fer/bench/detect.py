@@ -50,8 +50,15 @@ CONFIGS = {
     "mtcnn @320": lambda: MtcnnDetector(max_side=320),
     "mtcnn @640": lambda: MtcnnDetector(max_side=640),
 }
-#: The detectors whose framing ``--margins`` measures: each as the app builds it by name.
-FRAMED = {"yunet": YuNetDetector, "haar": HaarDetector, "mtcnn": MtcnnDetector}
+#: The detectors whose framing ``--margins`` measures: each as the library builds it by name, and
+#: the "Analyze media" page's enlarged YuNet search (``AppConfig.media_analyzer_options``).
+FRAMED = {
+    "yunet": YuNetDetector,
+    "haar": HaarDetector,
+    "mtcnn": MtcnnDetector,
+    "yunet @960 enlarged, second look from 0.2 (uploads)": lambda: YuNetDetector(max_side=960, upscale=True,
+                                                                                  recheck_from=0.2),
+}
 MARGINS = (-0.1, 0.0, 0.1, 0.2, 0.3, 0.4)
 MATCH_IOU = 0.3
 
@@ -121,7 +128,7 @@ def margins(scenes, model_path, only: str | None = None) -> None:
           + " | ".join(f"{side} {m:+.1f}" for side in SIDES for m in MARGINS) + " |")
     print("|---|---:|---:|---|---:|" + "---:|" * (len(SIDES) * len(MARGINS)))
     for name, factory in FRAMED.items():
-        if only and name not in only.split(","):
+        if only and not any(part in name for part in only.split(",")):
             continue
         detector = factory()
         found = []  # (scene index, golden index, face record)

@@ -377,7 +377,7 @@ def _analyze_upload(upload: tuple[str, bytes], cfg: AppConfig, gate: AnalysisGat
     from fer.vision.media import VideoAnalysis, analyze_upload
 
     name, data = upload
-    analyzer = FrameAnalyzer(cfg.analyzer_options())
+    analyzer = FrameAnalyzer(cfg.media_analyzer_options())
     before = [s.status().frames_analyzed for s in streams]
     start = time.monotonic()
     result, error = None, None

@@ -42,6 +42,9 @@ class AnalyzerOptions:
     with TensorFlow installed).
     ``detector``: ``"yunet"``, ``"haar"`` or ``"mtcnn"`` (:data:`fer.vision.detect.DEFAULT_DETECTOR`).
     ``detect_max_side``: longest side of the copy the detector searches (None: detector default).
+    ``detect_upscale``: YuNet only: enlarge frames smaller than ``detect_max_side`` to it, since
+    YuNet finds small faces more often in an enlarged copy, at the cost of its pixels
+    (:attr:`fer.vision.detect.YuNetDetector.upscale`; the "Analyze media" page's search).
     ``detect_recheck``: YuNet's second look, the score from which a doubtful face is searched
     again enlarged (:attr:`fer.vision.detect.YuNetDetector.recheck_from`; None: its default, 0: none).
     ``detect_every``: run the detector on every k-th frame and follow tracked boxes between (1 = always).
@@ -64,6 +67,7 @@ class AnalyzerOptions:
     detector: str = DEFAULT_DETECTOR
     detect_max_side: int | None = None
     detect_recheck: float | None = None
+    detect_upscale: bool = False
     detect_every: int = 1
     framing: Framing | None = None
     align: bool = True
@@ -106,8 +110,11 @@ class FrameAnalyzer:
         self.options = options
         if face_detector is None:
             extra = {"max_side": options.detect_max_side} if options.detect_max_side else {}
-            if options.detect_recheck is not None and options.detector == "yunet":
-                extra["recheck_from"] = options.detect_recheck
+            if options.detector == "yunet":
+                if options.detect_recheck is not None:
+                    extra["recheck_from"] = options.detect_recheck
+                if options.detect_upscale:
+                    extra["upscale"] = True
             face_detector = make_detector(options.detector, **extra)
         self.detector = face_detector
         self.framing = options.framing or framing_for(getattr(face_detector, "name", options.detector))

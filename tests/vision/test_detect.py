@@ -185,3 +185,39 @@ def test_second_look_boxes_are_in_frame_pixels_near_the_edges(hard_frames):
             x1, y1, x2, y2 = face.box
             assert 0 <= x1 < x2 <= width and 0 <= y1 < y2 <= height
             assert (face.landmarks[:, 0] > x1 - (x2 - x1)).all() and (face.landmarks[:, 0] < x2 + (x2 - x1)).all()
+
+
+def test_an_enlarged_search_finds_more_of_the_small_faces_and_reports_them_in_frame_pixels(fer_split):
+    """The "Analyze media" page's search: frames enlarged before YuNet looks (``upscale``)."""
+    from fer.bench.scenes import hard_scene
+
+    rng = np.random.default_rng(5)
+    small_faces = [hard_scene(fer_split.images, fer_split.labels, 10, rng, face_px=(40, 60), background=bg)
+                   for bg in ("coffee", "rocket", "chelsea")]
+    as_is, enlarged = YuNetDetector(max_side=960, recheck_from=0), YuNetDetector(max_side=960, upscale=True, recheck_from=0)
+    hits_as_is = hits_enlarged = 0
+    for scene in small_faces:
+        height, width = scene.frame.shape[:2]
+        found = enlarged.detect(scene.frame)
+        for face in found:
+            x1, y1, x2, y2 = face.box
+            assert 0 <= x1 < x2 <= width and 0 <= y1 < y2 <= height
+            assert (face.landmarks >= [x1 - 2, y1 - 2]).all() and (face.landmarks <= [x2 + 2, y2 + 2]).all()
+        hits_enlarged += len(match(scene.boxes, [f.box for f in found], 0.3))
+        hits_as_is += len(match(scene.boxes, [f.box for f in as_is.detect(scene.frame)], 0.3))
+    assert hits_enlarged >= hits_as_is + 3, (hits_enlarged, hits_as_is)
+
+
+def test_a_frame_larger_than_the_search_size_is_shrunk_not_enlarged(astronaut, monkeypatch):
+    import fer.vision.detect as detect_module
+
+    frame, golden = astronaut  # 512 px
+    searched, real = [], detect_module._yunet_faces
+
+    def spy(detect, image, *args):
+        searched.append(image.shape[:2])
+        return real(detect, image, *args)
+
+    monkeypatch.setattr(detect_module, "_yunet_faces", spy)
+    found = YuNetDetector(max_side=320, upscale=True, recheck_from=0).detect(frame)
+    assert searched == [(320, 320)] and iou(max(found, key=lambda f: f.score).box, golden) > 0.5

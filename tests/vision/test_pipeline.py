@@ -237,3 +237,10 @@ def test_between_searches_landmarks_move_with_their_followed_box(tiny_model_path
         origin = min(by_box, key=lambda b: abs(b[0] + dx - box[0]) + abs(b[1] + dy - box[1]))
         assert abs(box[0] - origin[0] - dx) <= 2 and abs(box[1] - origin[1] - dy) <= 2, (box, origin)
         np.testing.assert_allclose(marks, by_box[origin] + (box[0] - origin[0], box[1] - origin[1]))
+
+
+def test_the_enlarged_search_reaches_yunet_only(tiny_model_path):
+    enlarged = FrameAnalyzer(model_path=tiny_model_path, detect_max_side=960, detect_upscale=True).detector
+    assert enlarged.upscale is True and enlarged.max_side == 960
+    assert FrameAnalyzer(model_path=tiny_model_path).detector.upscale is False
+    assert FrameAnalyzer(model_path=tiny_model_path, detector="haar", detect_upscale=True).detector.name == "haar"
