@@ -310,6 +310,15 @@ def test_the_report_refuses_a_wrong_teacher_key(app_env):
 def test_analyzing_an_uploaded_photo_shows_the_annotated_image_and_a_face_table(app_env, astronaut, monkeypatch):
     import cv2
 
+    import fer.vision.pipeline as pipeline
+
+    built, real_init = [], pipeline.FrameAnalyzer.__init__
+
+    def spy(self, *args, **kwargs):
+        real_init(self, *args, **kwargs)
+        built.append(self.detector)
+
+    monkeypatch.setattr(pipeline.FrameAnalyzer, "__init__", spy)
     monkeypatch.setenv("CLASSMOOD_ANALYZE_ACCESS", "open")
     frame, _ = astronaut
     at = page("5_analyze.py").run()
@@ -317,6 +326,8 @@ def test_analyzing_an_uploaded_photo_shows_the_annotated_image_and_a_face_table(
     assert not at.exception and not at.error
     assert at.get("imgs") or at.get("image")
     assert at.dataframe
+    # An upload is searched as a photo of a whole class, not as a student's webcam frame.
+    assert (built[-1].max_side, built[-1].upscale, built[-1].recheck_from) == (960, True, 0.2)
 
 
 def test_analyzing_an_uploaded_video_shows_its_timeline_and_face_rows(app_env, astronaut, monkeypatch):
