@@ -19,6 +19,7 @@ look, in an enlarged cut-out of the frame, at the few faces it scored as doubtfu
 
 from __future__ import annotations
 
+import functools
 import threading
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
@@ -200,6 +201,9 @@ DEFAULT_RECHECK_FROM = 0.3
 #: Margin around a doubtful box, as a share of its side, in the cut-out searched again:
 #: YuNet needs some context around a face to find it.
 RECHECK_PAD = 0.6
+#: Cut-outs of the second look are padded to this square (a 128 px face with 0.6 of its side
+#: around it fits), so they share one input shape of the LiteRT YuNet, which re-plans on a new one.
+RECHECK_CANVAS = 288
 #: Two boxes overlapping at least this much (IoU) are the same face.
 MERGE_IOU = 0.3
 
@@ -266,7 +270,8 @@ class YuNetDetector:
         if zoom > 1.0:
             cut = cv2.resize(cut, None, fx=zoom, fy=zoom, interpolation=cv2.INTER_LINEAR)
         best = None
-        for face in _yunet_faces(detect, cut, zoom, (bottom - top, right - left), self.min_confidence):
+        search = functools.partial(detect, canvas=RECHECK_CANVAS)
+        for face in _yunet_faces(search, cut, zoom, (bottom - top, right - left), self.min_confidence):
             moved = Face(
                 box=(face.box[0] + left, face.box[1] + top, face.box[2] + left, face.box[3] + top),
                 score=face.score,

@@ -83,10 +83,16 @@ class YuNetLite:
             ) from None
         self._threads = threads
         self._make = interpreter_class(self.path)
-        self._idle: queue.SimpleQueue[_Slot] = queue.SimpleQueue()
-        self._count_lock = threading.Lock()
+        # Idle interpreters by padded input shape: resizing one costs a re-plan of its kernels,
+        # so the frame's searches and the second looks' cut-outs keep their own.
+        self._idle: dict[tuple, queue.SimpleQueue[_Slot]] = {}
+        self._lock = threading.Lock()
         self.interpreters = 0
-        self._idle.put(self._new_slot())
+        self._pool(None).put(self._new_slot())
+
+    def _pool(self, shape) -> queue.SimpleQueue:
+        with self._lock:
+            return self._idle.setdefault(shape, queue.SimpleQueue())
 
     def _new_slot(self) -> _Slot:
         try:
@@ -101,20 +107,26 @@ class YuNetLite:
                 f"{self.path}: not a YuNet model LiteRT can run ({type(exc).__name__}: {str(exc).strip()}); write it "
                 "again with `python -m fer export-detector`, or use the 'haar' detector (CLASSMOOD_DETECTOR=haar)"
             ) from None
-        with self._count_lock:
+        with self._lock:
             self.interpreters += 1
         return slot
 
-    def search(self, image: np.ndarray) -> np.ndarray:
+    def search(self, image: np.ndarray, canvas: int = 0) -> np.ndarray:
+        """Faces in ``image`` (uint8 BGR). ``canvas``: pad to at least this square, so that
+        images of varying sizes (the second look's cut-outs) share one input shape."""
         height, width = image.shape[:2]
-        padded = np.zeros((1, -(-height // PAD) * PAD, -(-width // PAD) * PAD, 3), np.float32)
+        padded = np.zeros((1, -(-max(height, canvas) // PAD) * PAD, -(-max(width, canvas) // PAD) * PAD, 3), np.float32)
         padded[0, :height, :width] = image
+        pool = self._pool(padded.shape)
         try:
-            slot = self._idle.get_nowait()
+            slot = pool.get_nowait()
         except queue.Empty:
-            slot = self._new_slot()
+            try:
+                slot = self._pool(None).get_nowait()  # the unused first interpreter
+            except queue.Empty:
+                slot = self._new_slot()
         levels = slot.run(padded)  # a slot whose search failed is dropped: its state is unknown
-        self._idle.put(slot)
+        pool.put(slot)
         return decode(levels)
 
 
