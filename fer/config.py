@@ -78,9 +78,9 @@ class AppConfig:
     #: Frames per second analyzed per student (``CLASSMOOD_ANALYSIS_FPS``); the browser
     #: sends more, the processor keeps only the newest, so this bounds server CPU per student.
     analysis_fps: float = 3.0
-    #: Face detector (``CLASSMOOD_DETECTOR``): `yunet` (landmarks, head pose), or `haar` where
-    #: the `yuface` wheel does not install (Python other than 3.11 on x86-64 Linux); unknown
-    #: names are reported by ``fer.vision.detect``, where the list of detectors lives.
+    #: Face detector (``CLASSMOOD_DETECTOR``): `yunet` (landmarks, head pose; served by LiteRT
+    #: from `models/yunet.tflite`), or `haar` where LiteRT cannot run that file; unknown names are
+    #: reported by ``fer.vision.detect``, where the list of detectors lives.
     detector: str = "yunet"
     #: Longest side, in pixels, of the copy of a student's frame the detector searches
     #: (``CLASSMOOD_DETECT_MAX_SIDE``; 0 = the detector's own default). A student's webcam face
