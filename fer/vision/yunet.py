@@ -21,7 +21,6 @@ pool, as :mod:`fer.vision.classify` does.
 from __future__ import annotations
 
 import os
-import queue
 import threading
 from pathlib import Path
 
@@ -41,6 +40,11 @@ STRIDES = (8, 16, 32)
 HEAD = {"cls": slice(0, 1), "box": slice(1, 5), "kps": slice(5, 15), "obj": slice(15, 16)}
 #: The search pads the frame to a multiple of the coarsest stride.
 PAD = 32
+#: Input pixels of the idle interpreters together, beyond which those of other shapes are
+#: dropped (:meth:`YuNetLite._give_back`): an interpreter's memory grows with its input's pixels
+#: (the README has the figures), and this keeps the search sizes of the library, the app and
+#: the benchmarks warm together.
+MAX_IDLE_PIXELS = 3_000_000
 
 
 class _Slot:
@@ -84,15 +88,43 @@ class YuNetLite:
         self._threads = threads
         self._make = interpreter_class(self.path)
         # Idle interpreters by padded input shape: resizing one costs a re-plan of its kernels,
-        # so the frame's searches and the second looks' cut-outs keep their own.
-        self._idle: dict[tuple, queue.SimpleQueue[_Slot]] = {}
+        # so the frame's searches and the second looks' cut-outs keep their own. Each holds its
+        # activations (memory grows with its input's pixels) and uploads come in any size, so
+        # the idle ones are bounded by their pixels together (:data:`MAX_IDLE_PIXELS`).
+        self._idle: dict[tuple, list[_Slot]] = {}
         self._lock = threading.Lock()
         self.interpreters = 0
-        self._pool(None).put(self._new_slot())
+        self._idle[()] = [self._new_slot()]
 
-    def _pool(self, shape) -> queue.SimpleQueue:
+    def _take(self, shape: tuple) -> _Slot | None:
+        """An idle interpreter of ``shape``, else the first one if it is still unused, else None."""
         with self._lock:
-            return self._idle.setdefault(shape, queue.SimpleQueue())
+            for key in (shape, ()):
+                slots = self._idle.get(key)
+                if slots:
+                    slot = slots.pop()
+                    if not slots:
+                        del self._idle[key]
+                    return slot
+            return None
+
+    def _give_back(self, shape: tuple, slot: _Slot) -> None:
+        """Keep ``slot`` idle; drop idle interpreters of other shapes, largest first, while
+        the idle ones hold more than :data:`MAX_IDLE_PIXELS`."""
+        with self._lock:
+            self._idle.setdefault(shape, []).append(slot)
+            while self.idle_pixels() > MAX_IDLE_PIXELS:
+                others = [k for k in self._idle if k != shape]
+                if not others:
+                    break
+                largest = max(others, key=_pixels)
+                self._idle[largest].pop()
+                self.interpreters -= 1
+                if not self._idle[largest]:
+                    del self._idle[largest]
+
+    def idle_pixels(self) -> int:
+        return sum(_pixels(shape) * len(slots) for shape, slots in self._idle.items())
 
     def _new_slot(self) -> _Slot:
         try:
@@ -117,17 +149,14 @@ class YuNetLite:
         height, width = image.shape[:2]
         padded = np.zeros((1, -(-max(height, canvas) // PAD) * PAD, -(-max(width, canvas) // PAD) * PAD, 3), np.float32)
         padded[0, :height, :width] = image
-        pool = self._pool(padded.shape)
-        try:
-            slot = pool.get_nowait()
-        except queue.Empty:
-            try:
-                slot = self._pool(None).get_nowait()  # the unused first interpreter
-            except queue.Empty:
-                slot = self._new_slot()
+        slot = self._take(padded.shape) or self._new_slot()
         levels = slot.run(padded)  # a slot whose search failed is dropped: its state is unknown
-        pool.put(slot)
+        self._give_back(padded.shape, slot)
         return decode(levels)
+
+
+def _pixels(shape: tuple) -> int:
+    return int(shape[1]) * int(shape[2]) if len(shape) == 4 else 0
 
 
 def decode(levels: list[np.ndarray], min_score: float = MIN_SCORE) -> np.ndarray:

@@ -95,3 +95,15 @@ def test_concurrent_searches_give_what_one_search_gives(frames):
 def test_the_shipped_model_file_is_the_one_the_detector_loads():
     assert YUNET_MODEL_PATH.name == "yunet.tflite" and YUNET_MODEL_PATH.is_file()
     assert load_yunet().path == YUNET_MODEL_PATH
+
+
+def test_idle_interpreters_of_many_sizes_are_bounded_by_their_pixels(astronaut):
+    from fer.vision.yunet import MAX_IDLE_PIXELS, YuNetLite
+
+    lite = YuNetLite(YUNET_MODEL_PATH)
+    for side in range(320, 320 + 96 * 12, 96):  # twelve padded shapes, as uploads of any size give
+        rows = lite.search(cv2.resize(astronaut[0], (side, side)))
+        assert len(rows) >= 1 and rows[0][0] > 0.7
+        assert lite.idle_pixels() <= max(MAX_IDLE_PIXELS, (-(-side // 32) * 32) ** 2)
+    assert sum(len(slots) for slots in lite._idle.values()) == lite.interpreters  # the dropped ones are gone
+    assert lite.interpreters < 12
