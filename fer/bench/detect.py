@@ -56,8 +56,7 @@ FRAMED = {
     "yunet": YuNetDetector,
     "haar": HaarDetector,
     "mtcnn": MtcnnDetector,
-    "yunet @960 enlarged, second look from 0.2 (uploads)": lambda: YuNetDetector(max_side=960, upscale=True,
-                                                                                  recheck_from=0.2),
+    "yunet @960 enlarged, second look from 0.2 (uploads)": CONFIGS["yunet @960 (frame upscaled 1.5x), second look from 0.2"],
 }
 MARGINS = (-0.1, 0.0, 0.1, 0.2, 0.3, 0.4)
 MATCH_IOU = 0.3

@@ -139,24 +139,26 @@ def interpreter_class(path: Path):
         return tf_interpreter
 
 
-class _Slot:
-    """One interpreter, resized to the batch size of its last call."""
+class InterpreterSlot:
+    """One LiteRT interpreter, resized to the input shape of its last call (also used by
+    :mod:`fer.vision.yunet`, whose frames come in any size)."""
 
     def __init__(self, interpreter) -> None:
         self.interpreter = interpreter
         self.input = interpreter.get_input_details()[0]["index"]
-        self.output = interpreter.get_output_details()[0]["index"]
-        self.batch_size: int | None = None
+        self.outputs = [d["index"] for d in interpreter.get_output_details()]
+        self.shape: tuple | None = None
 
-    def run(self, batch: np.ndarray) -> np.ndarray:
-        if len(batch) != self.batch_size:
-            self.batch_size = None  # a failed resize must not leave a stale size behind
+    def run(self, batch: np.ndarray) -> list[np.ndarray]:
+        """Every output of the model for ``batch``, in the model's output order."""
+        if batch.shape != self.shape:
+            self.shape = None  # a failed resize must not leave a stale size behind
             self.interpreter.resize_tensor_input(self.input, list(batch.shape), strict=False)
             self.interpreter.allocate_tensors()
-            self.batch_size = len(batch)
+            self.shape = batch.shape
         self.interpreter.set_tensor(self.input, batch)
         self.interpreter.invoke()
-        return self.interpreter.get_tensor(self.output)  # a copy: safe after the slot is reused
+        return [self.interpreter.get_tensor(i) for i in self.outputs]  # copies: safe after the slot is reused
 
 
 class LiteRTPredictor:
@@ -171,18 +173,18 @@ class LiteRTPredictor:
         self._content = bytes(content)
         self._num_threads = num_threads
         self._make = interpreter_class(self.source)
-        self._idle: queue.SimpleQueue[_Slot] = queue.SimpleQueue()
+        self._idle: queue.SimpleQueue[InterpreterSlot] = queue.SimpleQueue()
         self._count_lock = threading.Lock()
         self.interpreters = 0  # created so far: the peak number of concurrent predictions
         first = self._new_slot()
         self._check_contract(first)
         self._idle.put(first)
 
-    def _new_slot(self) -> _Slot:
+    def _new_slot(self) -> InterpreterSlot:
         try:
             interpreter = self._make(model_content=self._content, num_threads=self._num_threads)
             interpreter.allocate_tensors()
-            slot = _Slot(interpreter)
+            slot = InterpreterSlot(interpreter)
         except Exception as exc:  # LiteRT raises ValueError/RuntimeError for bad files and unsupported ops
             raise ModelLoadError(
                 f"{self.source}: not a readable LiteRT model file ({type(exc).__name__}: {str(exc).strip()}); "
@@ -192,7 +194,7 @@ class LiteRTPredictor:
             self.interpreters += 1
         return slot
 
-    def _check_contract(self, slot: _Slot) -> None:
+    def _check_contract(self, slot: InterpreterSlot) -> None:
         inputs, outputs = slot.interpreter.get_input_details(), slot.interpreter.get_output_details()
         if len(inputs) != 1 or len(outputs) != 1:
             raise ModelLoadError(f"{self.source}: model has {len(inputs)} inputs and {len(outputs)} outputs; expected 1 and 1")
@@ -212,9 +214,9 @@ class LiteRTPredictor:
             slot = self._new_slot()
         # A slot whose call failed is dropped, not returned: its state is unknown.
         if len(batch) <= MAX_LITERT_BATCH:
-            probs = slot.run(batch)
+            probs = slot.run(batch)[0]
         else:
-            probs = np.concatenate([slot.run(batch[i : i + MAX_LITERT_BATCH])
+            probs = np.concatenate([slot.run(batch[i : i + MAX_LITERT_BATCH])[0]
                                     for i in range(0, len(batch), MAX_LITERT_BATCH)])
         self._idle.put(slot)
         return probs

@@ -28,6 +28,7 @@ import numpy as np
 
 from fer import resources
 from fer.errors import DetectorError
+from fer.vision.classify import InterpreterSlot, interpreter_class
 
 YUNET_MODEL_PATH = Path(__file__).resolve().parents[2] / "models" / "yunet.tflite"
 #: Lowest score returned, the same as the ``yuface`` wheel's: the second look starts at 0.2.
@@ -47,26 +48,6 @@ PAD = 32
 MAX_IDLE_PIXELS = 3_000_000
 
 
-class _Slot:
-    """One interpreter, resized to the padded frame size of its last search."""
-
-    def __init__(self, interpreter) -> None:
-        self.interpreter = interpreter
-        self.input = interpreter.get_input_details()[0]["index"]
-        self.shape: tuple | None = None
-
-    def run(self, padded: np.ndarray) -> list[np.ndarray]:
-        if padded.shape != self.shape:
-            self.shape = None  # a failed resize must not leave a stale size behind
-            self.interpreter.resize_tensor_input(self.input, list(padded.shape), strict=False)
-            self.interpreter.allocate_tensors()
-            self.shape = padded.shape
-        self.interpreter.set_tensor(self.input, padded)
-        self.interpreter.invoke()
-        outputs = [self.interpreter.get_tensor(d["index"])[0] for d in self.interpreter.get_output_details()]
-        return sorted(outputs, key=lambda o: -o.shape[0])  # strides 8, 16, 32
-
-
 class YuNetLite:
     """``search(image_bgr) -> (N, 15)`` rows of score, x, y, w, h and five landmark points.
 
@@ -74,8 +55,6 @@ class YuNetLite:
     """
 
     def __init__(self, path: str | os.PathLike = YUNET_MODEL_PATH, threads: int = 1) -> None:
-        from fer.vision.classify import interpreter_class
-
         self.path = Path(path)
         try:
             self._content = self.path.read_bytes()
@@ -91,12 +70,12 @@ class YuNetLite:
         # so the frame's searches and the second looks' cut-outs keep their own. Each holds its
         # activations (memory grows with its input's pixels) and uploads come in any size, so
         # the idle ones are bounded by their pixels together (:data:`MAX_IDLE_PIXELS`).
-        self._idle: dict[tuple, list[_Slot]] = {}
+        self._idle: dict[tuple, list[InterpreterSlot]] = {}
         self._lock = threading.Lock()
         self.interpreters = 0
         self._idle[()] = [self._new_slot()]
 
-    def _take(self, shape: tuple) -> _Slot | None:
+    def _take(self, shape: tuple) -> InterpreterSlot | None:
         """An idle interpreter of ``shape``, else the first one if it is still unused, else None."""
         with self._lock:
             for key in (shape, ()):
@@ -108,7 +87,7 @@ class YuNetLite:
                     return slot
             return None
 
-    def _give_back(self, shape: tuple, slot: _Slot) -> None:
+    def _give_back(self, shape: tuple, slot: InterpreterSlot) -> None:
         """Keep ``slot`` idle; drop idle interpreters of other shapes, largest first, while
         the idle ones hold more than :data:`MAX_IDLE_PIXELS`."""
         with self._lock:
@@ -126,11 +105,11 @@ class YuNetLite:
     def idle_pixels(self) -> int:
         return sum(_pixels(shape) * len(slots) for shape, slots in self._idle.items())
 
-    def _new_slot(self) -> _Slot:
+    def _new_slot(self) -> InterpreterSlot:
         try:
             interpreter = self._make(model_content=self._content, num_threads=self._threads)
             interpreter.allocate_tensors()
-            slot = _Slot(interpreter)
+            slot = InterpreterSlot(interpreter)
             outputs = interpreter.get_output_details()
             if len(outputs) != len(STRIDES) or any(int(o["shape"][-1]) != 16 for o in outputs):
                 raise ValueError(f"{len(outputs)} outputs; expected {len(STRIDES)} of 16 channels")
@@ -150,9 +129,9 @@ class YuNetLite:
         padded = np.zeros((1, -(-max(height, canvas) // PAD) * PAD, -(-max(width, canvas) // PAD) * PAD, 3), np.float32)
         padded[0, :height, :width] = image
         slot = self._take(padded.shape) or self._new_slot()
-        levels = slot.run(padded)  # a slot whose search failed is dropped: its state is unknown
+        outputs = slot.run(padded)  # a slot whose search failed is dropped: its state is unknown
         self._give_back(padded.shape, slot)
-        return decode(levels)
+        return decode(sorted((out[0] for out in outputs), key=lambda o: -o.shape[0]))  # strides 8, 16, 32
 
 
 def _pixels(shape: tuple) -> int:
